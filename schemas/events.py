@@ -1,0 +1,319 @@
+"""Input events: raw bytes -> a typed event, or a rejection with its dead-letter reason.
+
+The checks follow SPEC section 7 in order: ``invalid_json``, ``schema``,
+``unknown_currency``, ``unknown_tier`` (``late`` needs the clock and is the core's).
+This is the hot path, so it is hand-written rather than a generic JSON Schema validator;
+``tests/unit/test_schema_files.py`` holds it to the published JSON Schema files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import orjson
+
+from schemas.topics import BALANCES, CUSTOMERS, EOD, TRANSACTIONS, Topic
+from scoring.days import Day, parse_day, parse_instant
+from scoring.money import convert_cents
+from scoring.rules import Rules
+
+ASSET_PRODUCTS = frozenset({"current", "savings", "time_deposit", "wealth", "fund", "insurance"})
+LIABILITY_PRODUCTS = frozenset({"loan", "credit_card"})
+KINDS = frozenset(
+    {
+        "deposit",
+        "withdrawal",
+        "transfer_in",
+        "transfer_out",
+        "card_spend",
+        "fee",
+        "interest",
+        "loan_disbursement",
+        "loan_repayment",
+        "other",
+    }
+)
+DIRECTIONS = frozenset({"credit", "debit"})
+
+INVALID_JSON = "invalid_json"
+SCHEMA = "schema"
+UNKNOWN_CURRENCY = "unknown_currency"
+UNKNOWN_TIER = "unknown_tier"
+LATE = "late"
+REASONS = (INVALID_JSON, SCHEMA, UNKNOWN_CURRENCY, UNKNOWN_TIER, LATE)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    event_id: str
+    customer_id: str
+    ts: str  # as it arrived
+    at: int  # instant, microseconds since the epoch
+    day: Day
+    segment: str
+    rm_id: str | None
+    tier_override: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    event_id: str
+    customer_id: str
+    ts: str
+    at: int
+    day: Day
+    account_id: str
+    product: str
+    liability: bool
+    balance: int  # cents of the base currency
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    event_id: str
+    customer_id: str
+    ts: str
+    at: int
+    day: Day
+    account_id: str
+    amount: int  # cents of the base currency, > 0
+    debit: bool
+    kind: str
+    counterparty_bank: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfDay:
+    event_id: str
+    business_date: Day
+
+
+CustomerEvent = Profile | Balance | Transaction
+Event = CustomerEvent | EndOfDay
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An input that becomes a dead letter; ``value`` is the decoded JSON if it decoded."""
+
+    reason: str
+    error: str
+    value: Any
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, error: str) -> None:
+        super().__init__(error)
+        self.reason = reason
+        self.error = error
+
+
+# Magnitudes stop at 10**15 currency units so a hostile literal cannot cost unbounded work.
+_MONEY = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,2})?")
+_MAX_CENTS = 10**17
+
+
+def _raise_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode(raw: bytes | None) -> Any:
+    """JSON bytes -> Python value; numbers with a fraction stay exact (Decimal) when the
+    fast decoder would have made them floats. Raises _Invalid(invalid_json)."""
+    if raw is None:
+        raise _Invalid(INVALID_JSON, "no value (tombstone)")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = _decode_exact(raw)  # orjson refuses integers beyond 64 bits; json does not
+    else:
+        if isinstance(value, dict) and any(type(v) is float for v in value.values()):
+            value = _decode_exact(raw)
+    return value
+
+
+def _decode_exact(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_raise_constant)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise _Invalid(INVALID_JSON, f"not valid JSON: {e}") from None
+
+
+def _str(v: dict[str, Any], key: str) -> str:
+    x = v.get(key)
+    if type(x) is not str or not x:
+        raise _Invalid(SCHEMA, f"{key}: required, a non-empty string")
+    return x
+
+
+def _nullable(v: dict[str, Any], key: str) -> str | None:
+    x = v.get(key)
+    if x is None or type(x) is str:
+        return x
+    raise _Invalid(SCHEMA, f"{key}: must be a string or null")
+
+
+def _enum(v: dict[str, Any], key: str, allowed: Collection[str]) -> str:
+    x = v.get(key)
+    if type(x) is not str or x not in allowed:
+        raise _Invalid(SCHEMA, f"{key}: must be one of {', '.join(sorted(allowed))}")
+    return x
+
+
+def _instant(v: dict[str, Any]) -> tuple[str, int]:
+    x = v.get("ts")
+    if type(x) is not str:
+        raise _Invalid(SCHEMA, "ts: required, an RFC 3339 date-time with an offset")
+    try:
+        return x, parse_instant(x)
+    except ValueError as e:
+        raise _Invalid(SCHEMA, f"ts: {e}") from None
+
+
+def money_cents(x: Any) -> int | None:
+    """Cents of a SPEC money value, or None if it is not one."""
+    t = type(x)
+    if t is str:
+        if _MONEY.fullmatch(x) is None:
+            return None
+        neg = x[0] == "-"
+        whole, _, frac = x.lstrip("-").partition(".")
+        cents = int(whole) * 100 + int((frac + "0")[:2] if frac else "0")
+        return -cents if neg else cents
+    if t is int:
+        scaled: int = x * 100
+        return scaled if -_MAX_CENTS < scaled < _MAX_CENTS else None
+    if isinstance(x, Decimal):
+        return _decimal_cents(x)
+    return None  # booleans, floats that were not decoded exactly, anything else
+
+
+def _decimal_cents(x: Decimal) -> int | None:
+    """Cents of a JSON number decoded exactly, if its exact value has at most two decimals."""
+    sign, digits, exp = x.as_tuple()
+    # whole digits beyond 15, or literals absurdly long, are out of range, not arithmetic
+    if not isinstance(exp, int) or len(digits) + exp > 15 or exp < -60 or len(digits) > 80:
+        return None
+    n = int("".join(map(str, digits)))
+    shift = exp + 2
+    cents: int
+    if shift >= 0:
+        cents = n * 10**shift
+    else:
+        cents, rest = divmod(n, 10**-shift)
+        if rest:
+            return None
+    if cents >= _MAX_CENTS:
+        return None
+    return -cents if sign else cents
+
+
+def _money(v: dict[str, Any], key: str) -> int:
+    cents = money_cents(v.get(key))
+    if cents is None:
+        raise _Invalid(SCHEMA, f'{key}: must be money: a string like "1234.50" or a number with at most two decimals')
+    return cents
+
+
+def _currency(v: dict[str, Any]) -> str:
+    code = v.get("currency")
+    if type(code) is not str or not code:
+        raise _Invalid(SCHEMA, "currency: required, a non-empty string")
+    return code
+
+
+def _rate(code: str, rules: Rules) -> Fraction:
+    rate = rules.fx.get(code)
+    if rate is None:
+        raise _Invalid(UNKNOWN_CURRENCY, f"currency {code!r} has no rate in the rules' fx")
+    return rate
+
+
+def _profile(v: dict[str, Any], rules: Rules) -> Profile:
+    event_id, customer_id = _str(v, "event_id"), _str(v, "customer_id")
+    ts, at = _instant(v)
+    segment = _enum(v, "segment", rules.segments.keys())
+    rm_id, override = _nullable(v, "rm_id"), _nullable(v, "tier_override")
+    if override is not None and not rules.tier_exists(segment, override):
+        raise _Invalid(UNKNOWN_TIER, f"tier_override {override!r} is not a tier of the {segment} ladder")
+    return Profile(event_id, customer_id, ts, at, rules.zone.day_of(at), segment, rm_id, override)
+
+
+def _balance(v: dict[str, Any], rules: Rules) -> Balance:
+    event_id, customer_id, account_id = _str(v, "event_id"), _str(v, "customer_id"), _str(v, "account_id")
+    ts, at = _instant(v)
+    product = v.get("product")
+    if product in ASSET_PRODUCTS:
+        liability = False
+    elif product in LIABILITY_PRODUCTS:
+        liability = True
+    else:
+        raise _Invalid(SCHEMA, f"product: must be one of {', '.join(sorted(ASSET_PRODUCTS | LIABILITY_PRODUCTS))}")
+    cents = _money(v, "balance")
+    if cents < 0:
+        raise _Invalid(SCHEMA, "balance: must be >= 0 (for loans and cards: the amount owed)")
+    code = _currency(v)
+    amount = convert_cents(cents, _rate(code, rules))
+    return Balance(event_id, customer_id, ts, at, rules.zone.day_of(at), account_id, product, liability, amount)
+
+
+def _transaction(v: dict[str, Any], rules: Rules) -> Transaction:
+    event_id, customer_id, account_id = _str(v, "event_id"), _str(v, "customer_id"), _str(v, "account_id")
+    ts, at = _instant(v)
+    cents = _money(v, "amount")
+    if cents <= 0:
+        raise _Invalid(SCHEMA, "amount: must be > 0")
+    direction = _enum(v, "direction", DIRECTIONS)
+    kind = _enum(v, "kind", KINDS)
+    counterparty = _nullable(v, "counterparty_bank")
+    code = _currency(v)
+    amount = convert_cents(cents, _rate(code, rules))
+    return Transaction(
+        event_id,
+        customer_id,
+        ts,
+        at,
+        rules.zone.day_of(at),
+        account_id,
+        amount,
+        direction == "debit",
+        kind,
+        counterparty,
+    )
+
+
+def _eod(v: dict[str, Any], rules: Rules) -> EndOfDay:
+    event_id = _str(v, "event_id")
+    date = v.get("business_date")
+    if type(date) is not str:
+        raise _Invalid(SCHEMA, "business_date: required, a YYYY-MM-DD date")
+    try:
+        return EndOfDay(event_id, parse_day(date))
+    except ValueError as e:
+        raise _Invalid(SCHEMA, f"business_date: {e}") from None
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any], Rules], Event]] = {
+    CUSTOMERS.name: _profile,
+    BALANCES.name: _balance,
+    TRANSACTIONS.name: _transaction,
+    EOD.name: _eod,
+}
+
+
+def parse(topic: Topic, raw: bytes | None, rules: Rules) -> Event | Rejected:
+    """Validate one input value of ``topic``; never raises for bad data."""
+    value: Any = None
+    try:
+        value = decode(raw)
+        if type(value) is not dict:
+            raise _Invalid(SCHEMA, "the value must be a JSON object")
+        return _PARSERS[topic.name](value, rules)
+    except _Invalid as e:
+        return Rejected(e.reason, e.error, value)

@@ -1,0 +1,73 @@
+"""Instants, business days and the timezone they are counted in.
+
+A day is a proleptic Gregorian ordinal (``date.toordinal()``) so window arithmetic is
+plain integer arithmetic; an instant is integer microseconds since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+Day = int
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_US_PER_DAY = 86_400_000_000
+
+# RFC 3339 date-time; fractional digits beyond microseconds are accepted and ignored.
+_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def parse_instant(text: str) -> int:
+    """RFC 3339 with an offset -> microseconds since the epoch; ValueError if malformed."""
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        raise ValueError("not an RFC 3339 date-time with an offset")
+    y, mo, d, h, mi, s, frac, zulu, sign, oh, om = m.groups()
+    us = int((frac + "00000")[:6]) if frac else 0
+    # datetime() validates the calendar (no 30 February, no hour 24); leap seconds are refused.
+    day = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s)).toordinal()
+    offset = 0
+    if not zulu:
+        if int(oh) > 23 or int(om) > 59:
+            raise ValueError("offset out of range")
+        offset = (int(oh) * 3600 + int(om) * 60) * (1 if sign == "+" else -1)
+    seconds = (day - _EPOCH_ORDINAL) * 86_400 + int(h) * 3600 + int(mi) * 60 + int(s) - offset
+    return seconds * 1_000_000 + us
+
+
+def parse_day(text: str) -> Day:
+    """``YYYY-MM-DD`` -> day ordinal; ValueError if malformed."""
+    m = _DATE.fullmatch(text)
+    if m is None:
+        raise ValueError("not a YYYY-MM-DD date")
+    return date(int(m[1]), int(m[2]), int(m[3])).toordinal()
+
+
+def format_day(day: Day) -> str:
+    return date.fromordinal(day).isoformat()
+
+
+class Zone:
+    """The rules' timezone: maps instants to business days and back."""
+
+    __slots__ = ("_tz", "_utc", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._tz = ZoneInfo(name)  # raises ZoneInfoNotFoundError for an unknown zone
+        self._utc = name in ("UTC", "Etc/UTC", "Etc/GMT", "GMT")
+
+    def day_of(self, instant_us: int) -> Day:
+        if self._utc:
+            return _EPOCH_ORDINAL + instant_us // _US_PER_DAY
+        seconds, us = divmod(instant_us, 1_000_000)
+        moment = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=us)
+        return moment.astimezone(self._tz).date().toordinal()
+
+    def start_of(self, day: Day) -> str:
+        """The first instant of ``day`` in this zone, RFC 3339 with its offset."""
+        d = date.fromordinal(day)
+        return datetime(d.year, d.month, d.day, tzinfo=self._tz).isoformat()

@@ -1,0 +1,151 @@
+"""The metrics of SPEC section 4, computed exactly as of one day from a customer's state.
+
+Amounts are exact numbers of cents (``int``, or ``Fraction`` for averages); counts and
+days are plain integers. Each metric is computed at most once per view.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from fractions import Fraction
+
+from scoring.days import Day
+from scoring.money import Number, format_amount
+from scoring.rules import MetricRef, Rules
+from scoring.state import COUNT, CREDITS, DEBITS, EXTERNAL, FEES, INITIATED, CustomerState
+
+_FLOW_FIELD = {
+    "debits": DEBITS,
+    "credits": CREDITS,
+    "fee_income": FEES,
+    "external_outflow": EXTERNAL,
+    "txn_count": COUNT,
+}
+_CONTRIBUTION_FEE_FACTOR = Fraction(365, 90)
+
+
+def level(days: list[Day], values: list[int], d: Day) -> int:
+    """Value of a step function at day d (0 before its first change point)."""
+    i = bisect_right(days, d) - 1
+    return values[i] if i >= 0 else 0
+
+
+def window_sum(days: list[Day], values: list[int], first: Day, last: Day) -> int:
+    """Sum of a step function over the days first..last inclusive."""
+    i = bisect_right(days, first) - 1
+    value = values[i] if i >= 0 else 0
+    total = 0
+    cursor = first
+    i += 1
+    n = len(days)
+    while i < n and days[i] <= last:
+        total += value * (days[i] - cursor)
+        cursor = days[i]
+        value = values[i]
+        i += 1
+    return total + value * (last - cursor + 1)
+
+
+class MetricView:
+    """A customer's metrics as of one day, computed lazily."""
+
+    __slots__ = ("_flows", "_sums", "day", "rules", "state")
+
+    def __init__(self, state: CustomerState, rules: Rules, day: Day) -> None:
+        self.state = state
+        self.rules = rules
+        self.day = day
+        self._sums: dict[tuple[bool, int], int] = {}
+        self._flows: dict[int, list[int]] = {}
+
+    def aum(self) -> int:
+        return level(self.state.step_days, self.state.step_aum, self.day)
+
+    def loan(self) -> int:
+        return level(self.state.step_days, self.state.step_loan, self.day)
+
+    def balance_sum(self, loan: bool, n: int) -> int:
+        """Sum over the last n days of aum(d) (or loan(d)): n x the daily average."""
+        key = (loan, n)
+        total = self._sums.get(key)
+        if total is None:
+            st = self.state
+            total = window_sum(st.step_days, st.step_loan if loan else st.step_aum, self.day - n + 1, self.day)
+            self._sums[key] = total
+        return total
+
+    def aum_avg(self, n: int) -> Fraction:
+        return Fraction(self.balance_sum(False, n), n)
+
+    def flows(self, n: int) -> list[int]:
+        """Per-field flow sums over the last n days (fields as in ``scoring.state``)."""
+        sums = self._flows.get(n)
+        if sums is None:
+            sums = [0, 0, 0, 0, 0, 0]
+            first, last = self.day - n + 1, self.day
+            for d, b in self.state.flows.items():
+                if first <= d <= last:
+                    for k in range(6):
+                        sums[k] += b[k]
+            self._flows[n] = sums
+        return sums
+
+    def contribution_90d(self) -> Fraction:
+        r = self.rules
+        return (
+            Fraction(self.balance_sum(False, 90)) * r.deposit_spread_bp / 900_000
+            + Fraction(self.balance_sum(True, 90)) * r.loan_spread_bp / 900_000
+            + self.flows(90)[FEES] * _CONTRIBUTION_FEE_FACTOR
+        )
+
+    def days_since_activity(self) -> int:
+        st, d = self.state, self.day
+        latest = st.activity_day
+        if latest is not None and latest > d:
+            # activity after the as-of day (a view as of a closed day): find the one before
+            latest = max((x for x, b in st.flows.items() if x <= d and b[INITIATED]), default=st.activity_before)
+        if latest is None:
+            return d - st.first_day
+        return d - latest
+
+    def value(self, ref: MetricRef) -> Number:
+        kind = ref.kind
+        if kind == "aum":
+            return self.aum()
+        if kind == "loan_balance":
+            return self.loan()
+        if kind == "aum_avg":
+            return Fraction(self.balance_sum(False, ref.window), ref.window)
+        if kind == "loan_avg":
+            return Fraction(self.balance_sum(True, ref.window), ref.window)
+        if kind == "contribution_90d":
+            return self.contribution_90d()
+        if kind == "days_since_activity":
+            return self.days_since_activity()
+        return self.flows(ref.window)[_FLOW_FIELD[kind]]
+
+    def snapshot(self) -> dict[str, str | int]:
+        """Every metric of section 4 for the rules' windows, as published."""
+        out: dict[str, str | int] = {
+            "aum": format_amount(self.aum()),
+            "loan_balance": format_amount(self.loan()),
+        }
+        for n in self.rules.windows:
+            f = self.flows(n)
+            out[f"aum_avg_{n}d"] = format_amount(Fraction(self.balance_sum(False, n), n))
+            out[f"loan_avg_{n}d"] = format_amount(Fraction(self.balance_sum(True, n), n))
+            out[f"debits_{n}d"] = format_amount(f[DEBITS])
+            out[f"credits_{n}d"] = format_amount(f[CREDITS])
+            out[f"fee_income_{n}d"] = format_amount(f[FEES])
+            out[f"external_outflow_{n}d"] = format_amount(f[EXTERNAL])
+            out[f"txn_count_{n}d"] = f[COUNT]
+        out["contribution_90d"] = format_amount(self.contribution_90d())
+        out["days_since_activity"] = self.days_since_activity()
+        return out
+
+
+def publish(ref: MetricRef, value: Number) -> str | int:
+    """A metric value as published: amounts as two-decimal strings, counts as integers."""
+    if ref.is_amount:
+        return format_amount(value)
+    return int(value)

@@ -1,0 +1,90 @@
+"""Output records of SPEC section 7: the envelope and the four output types.
+
+Values are plain dicts in the published field order. ``emitted_at`` is left ``None``:
+it is wall-clock time, which the shell stamps when it sends the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.topics import DEAD_LETTERS, Topic
+from scoring.rules import Rules
+from scoring.state import CustomerState
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: Topic
+    key: str | None
+    value: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What an evaluation is attributed to: an input event, or the close of a day."""
+
+    ts: str
+    causation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an input record came from, for dead letters."""
+
+    topic: str  # as consumed, prefix included
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes | None
+
+
+def envelope(st: CustomerState, rules: Rules, kind: str, cause: Cause) -> dict[str, Any]:
+    """A new output of the customer: takes the next sequence number."""
+    st.sequence += 1
+    return {
+        "event_id": f"{st.customer_id}:{st.sequence}",
+        "type": kind,
+        "customer_id": st.customer_id,
+        "segment": st.segment,
+        "sequence": st.sequence,
+        "ts": cause.ts,
+        "emitted_at": None,
+        "rules_version": rules.version,
+        "causation_id": cause.causation_id,
+    }
+
+
+def _nonempty(value: dict[str, Any], key: str) -> str | None:
+    x = value.get(key)
+    return x if type(x) is str and x else None
+
+
+def dead_letter(source: Source, reason: str, error: str, value: Any, segment: str | None, rules: Rules) -> Output:
+    """A dead letter for one input record (never counted in a customer's sequence)."""
+    v = value if type(value) is dict else {}
+    customer_id = _nonempty(v, "customer_id")
+    ts = v.get("ts")
+    return Output(
+        DEAD_LETTERS,
+        customer_id,
+        {
+            "event_id": f"dead-letter:{source.topic}:{source.partition}:{source.offset}",
+            "type": "dead_letter",
+            "customer_id": customer_id,
+            "segment": segment,
+            "sequence": None,
+            "ts": ts if type(ts) is str else None,
+            "emitted_at": None,
+            "rules_version": rules.version,
+            "causation_id": _nonempty(v, "event_id"),
+            "source_topic": source.topic,
+            "partition": source.partition,
+            "offset": source.offset,
+            "key": None if source.key is None else source.key.decode("utf-8", "replace"),
+            "raw": None if source.raw is None else source.raw.decode("utf-8", "replace"),
+            "error": error,
+            "reason": reason,
+        },
+    )

@@ -1,0 +1,1 @@
+"""The imperative shell of tierstream: the Faust app, agents, sinks and commands."""
