@@ -1,0 +1,79 @@
+"""Customer state stays bounded, survives serialisation, and the core stays pure."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from scoring.state import CustomerState
+from scoring.step import customer_view
+from tests.bank import Bank, days
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def busy_customer(n_days: int) -> Bank:
+    """Three accounts changing daily, five transactions a day, a close every day."""
+    bank = Bank()
+    for i, d in enumerate(days("2026-01-01", n_days)):
+        bank.balance("c1", d, str(50000 + i * 37), account="cur", product="current")
+        bank.balance("c1", d, str(200000 + i * 11), account="sav")
+        bank.balance("c1", d, str(90000 - i * 13), account="loan", product="loan")
+        for k in range(5):
+            bank.txn("c1", d, str(10 + k), time=f"1{k}:00:00", kind="card_spend" if k else "fee")
+        bank.eod(d)
+    return bank
+
+
+def test_state_stays_bounded_as_days_pass() -> None:
+    sizes = [len(busy_customer(n).state("c1").to_bytes()) for n in (120, 300)]
+    # after the longest window has filled, more days add nothing
+    assert abs(sizes[1] - sizes[0]) < 64
+    st = busy_customer(120).state("c1")
+    assert len(st.step_days) <= 91 and len(st.flows) <= 91
+    assert all(len(snaps) <= 9 for snaps in st.accounts.values())  # lateness 7 + base + today
+    assert len(st.seen) <= 8 * 8  # 8 events a day, 8 days that are not late yet
+
+
+def test_state_round_trips_and_continues_identically() -> None:
+    a = busy_customer(40)
+    b = busy_customer(40)
+    b.engine.states["c1"] = CustomerState.from_bytes(b.state("c1").to_bytes())
+    assert b.state("c1") == a.state("c1")
+    for bank in (a, b):
+        bank.balance("c1", "2026-02-10", "1", account="sav")
+        bank.eod("2026-02-10")
+    assert a.outputs[-3:] == b.outputs[-3:]
+    assert customer_view(a.state("c1"), a.engine.clock, a.engine.rules) == customer_view(
+        b.state("c1"), b.engine.clock, b.engine.rules
+    )
+
+
+BANNED = {"faust", "redis", "kafka", "aiokafka", "asyncio", "os", "time", "random", "socket", "threading"}
+
+
+def test_scoring_imports_no_io_and_reads_no_clock() -> None:
+    for path in sorted((ROOT / "scoring").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [(node.module or "").split(".")[0]]
+            else:
+                if isinstance(node, ast.Attribute) and node.attr in {"now", "utcnow", "today"}:
+                    raise AssertionError(f"{path.name}: reads the wall clock ({node.attr})")
+                continue
+            assert not set(names) & BANNED, f"{path.name} imports {names}"
+
+
+def test_importing_the_core_loads_no_io_library() -> None:
+    code = (
+        "import sys, scoring.step, scoring.engine, schemas.events, schemas.rules;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'faust','redis','kafka','aiokafka','asyncio'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
