@@ -166,7 +166,7 @@ def test_tier_never_changes_without_a_threshold_crossing(records: list[Record]) 
 @given(streams(), st.data())
 def test_a_state_restored_from_bytes_continues_identically(records: list[Record], data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(records)))
-    whole, out_whole = run(records)
+    _, out_whole = run(records)
     first, out_first = run(records[:cut])
     first.states = {c: CustomerState.from_bytes(s.to_bytes()) for c, s in first.states.items()}
     _, out_rest = run(records[cut:], first)

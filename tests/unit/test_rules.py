@@ -54,7 +54,7 @@ def test_an_unquoted_date_version_is_refused_with_a_hint(tmp_path: Path) -> None
     text = Path("schemas/default_rules.yaml").read_text().replace('version: "2026-11-01"', "version: 2026-11-01")
     path = tmp_path / "rules.yaml"
     path.write_text(text)
-    with pytest.raises(RulesError, match="version.*quote"):
+    with pytest.raises(RulesError, match=r"version.*quote"):
         load_rules(path)
 
 
