@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 Day = int
@@ -20,8 +21,26 @@ _RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
+# Caches of validated pieces of timestamps: nearly every timestamp of a stream shares its
+# date and offset with many others. Bounded so hostile input cannot grow them for ever.
+_CACHE_LIMIT = 100_000
+_DATES: dict[str, Day] = {}
+_CLOCKS: dict[str, int] = {}
+_OFFSETS: dict[str, int] = {}
+
+
 def parse_instant(text: str) -> int:
     """RFC 3339 with an offset -> microseconds since the epoch; ValueError if malformed."""
+    if len(text) in (20, 25) and text[10] in "Tt":  # no fraction: try the cached pieces
+        day = _DATES.get(text[:10])
+        clock = _CLOCKS.get(text[10:19])
+        offset = _OFFSETS.get(text[19:])
+        if day is not None and clock is not None and offset is not None:
+            return ((day - _EPOCH_ORDINAL) * 86_400 + clock - offset) * 1_000_000
+    return _parse_instant(text)
+
+
+def _parse_instant(text: str) -> int:
     m = _RFC3339.fullmatch(text)
     if m is None:
         raise ValueError("not an RFC 3339 date-time with an offset")
@@ -34,8 +53,12 @@ def parse_instant(text: str) -> int:
         if int(oh) > 23 or int(om) > 59:
             raise ValueError("offset out of range")
         offset = (int(oh) * 3600 + int(om) * 60) * (1 if sign == "+" else -1)
-    seconds = (day - _EPOCH_ORDINAL) * 86_400 + int(h) * 3600 + int(mi) * 60 + int(s) - offset
-    return seconds * 1_000_000 + us
+    clock = int(h) * 3600 + int(mi) * 60 + int(s)
+    if len(_DATES) < _CACHE_LIMIT and len(_CLOCKS) < _CACHE_LIMIT and len(_OFFSETS) < _CACHE_LIMIT:
+        _DATES[text[:10]] = day
+        _CLOCKS[text[10:19]] = clock  # with the separator, so "T" and "t" are both checked
+        _OFFSETS[text[m.end(7) if frac else 19 :]] = offset
+    return ((day - _EPOCH_ORDINAL) * 86_400 + clock - offset) * 1_000_000 + us
 
 
 def parse_day(text: str) -> Day:
@@ -69,5 +92,10 @@ class Zone:
 
     def start_of(self, day: Day) -> str:
         """The first instant of ``day`` in this zone, RFC 3339 with its offset."""
-        d = date.fromordinal(day)
-        return datetime(d.year, d.month, d.day, tzinfo=self._tz).isoformat()
+        return _start_of(self._tz, day)
+
+
+@lru_cache(maxsize=4096)
+def _start_of(tz: ZoneInfo, day: Day) -> str:
+    d = date.fromordinal(day)
+    return datetime(d.year, d.month, d.day, tzinfo=tz).isoformat()

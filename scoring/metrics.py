@@ -6,13 +6,13 @@ days are plain integers. Each metric is computed at most once per view.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from fractions import Fraction
 
 from scoring.days import Day
 from scoring.money import Number, format_amount
 from scoring.rules import MetricRef, Rules
-from scoring.state import COUNT, CREDITS, DEBITS, EXTERNAL, FEES, INITIATED, CustomerState
+from scoring.series import COUNT, CREDITS, DEBITS, EXTERNAL, FEES
+from scoring.state import CustomerState
 
 _FLOW_FIELD = {
     "debits": DEBITS,
@@ -21,81 +21,43 @@ _FLOW_FIELD = {
     "external_outflow": EXTERNAL,
     "txn_count": COUNT,
 }
-_CONTRIBUTION_FEE_FACTOR = Fraction(365, 90)
-
-
-def level(days: list[Day], values: list[int], d: Day) -> int:
-    """Value of a step function at day d (0 before its first change point)."""
-    i = bisect_right(days, d) - 1
-    return values[i] if i >= 0 else 0
-
-
-def window_sum(days: list[Day], values: list[int], first: Day, last: Day) -> int:
-    """Sum of a step function over the days first..last inclusive."""
-    i = bisect_right(days, first) - 1
-    value = values[i] if i >= 0 else 0
-    total = 0
-    cursor = first
-    i += 1
-    n = len(days)
-    while i < n and days[i] <= last:
-        total += value * (days[i] - cursor)
-        cursor = days[i]
-        value = values[i]
-        i += 1
-    return total + value * (last - cursor + 1)
 
 
 class MetricView:
     """A customer's metrics as of one day, computed lazily."""
 
-    __slots__ = ("_flows", "_sums", "day", "rules", "state")
+    __slots__ = ("_flows", "day", "rules", "state")
 
     def __init__(self, state: CustomerState, rules: Rules, day: Day) -> None:
         self.state = state
         self.rules = rules
         self.day = day
-        self._sums: dict[tuple[bool, int], int] = {}
         self._flows: dict[int, list[int]] = {}
 
     def aum(self) -> int:
-        return level(self.state.step_days, self.state.step_aum, self.day)
+        return self.state.balances.at(self.day, False)
 
     def loan(self) -> int:
-        return level(self.state.step_days, self.state.step_loan, self.day)
+        return self.state.balances.at(self.day, True)
 
     def balance_sum(self, loan: bool, n: int) -> int:
         """Sum over the last n days of aum(d) (or loan(d)): n x the daily average."""
-        key = (loan, n)
-        total = self._sums.get(key)
-        if total is None:
-            st = self.state
-            total = window_sum(st.step_days, st.step_loan if loan else st.step_aum, self.day - n + 1, self.day)
-            self._sums[key] = total
-        return total
+        return self.state.balances.total(self.day - n + 1, self.day, loan)
 
     def aum_avg(self, n: int) -> Fraction:
         return Fraction(self.balance_sum(False, n), n)
 
     def flows(self, n: int) -> list[int]:
-        """Per-field flow sums over the last n days (fields as in ``scoring.state``)."""
+        """Per-field flow sums over the last n days (fields as in ``scoring.series``)."""
         sums = self._flows.get(n)
         if sums is None:
-            sums = [0, 0, 0, 0, 0, 0]
-            first, last = self.day - n + 1, self.day
-            for d, b in self.state.flows.items():
-                if first <= d <= last:
-                    for k in range(6):
-                        sums[k] += b[k]
-            self._flows[n] = sums
+            sums = self._flows[n] = self.state.flows.total(self.day - n + 1, self.day)
         return sums
 
     def contribution_90d(self) -> Fraction:
-        r = self.rules
-        return (
-            Fraction(self.balance_sum(False, 90)) * r.deposit_spread_bp / 900_000
-            + Fraction(self.balance_sum(True, 90)) * r.loan_spread_bp / 900_000
-            + self.flows(90)[FEES] * _CONTRIBUTION_FEE_FACTOR
+        a, b, c, den = self.rules.contribution
+        return Fraction(
+            a * self.balance_sum(False, 90) + b * self.balance_sum(True, 90) + c * self.flows(90)[FEES], den
         )
 
     def days_since_activity(self) -> int:
@@ -103,7 +65,7 @@ class MetricView:
         latest = st.activity_day
         if latest is not None and latest > d:
             # activity after the as-of day (a view as of a closed day): find the one before
-            latest = max((x for x, b in st.flows.items() if x <= d and b[INITIATED]), default=st.activity_before)
+            latest = st.flows.latest_initiated(d) or st.activity_before
         if latest is None:
             return d - st.first_day
         return d - latest

@@ -13,15 +13,17 @@ from schemas.topics import DEAD_LETTERS, Topic
 from scoring.rules import Rules
 from scoring.state import CustomerState
 
+# Plain slotted dataclasses (not frozen: cheaper to build on the hot path); never mutated.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Output:
     topic: Topic
     key: str | None
     value: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cause:
     """What an evaluation is attributed to: an input event, or the close of a day."""
 
@@ -29,7 +31,7 @@ class Cause:
     causation_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Source:
     """Where an input record came from, for dead letters."""
 

@@ -7,6 +7,7 @@ binary float.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -131,6 +132,7 @@ class Rules:
     loan_spread_bp: Fraction
     segments: Mapping[str, Segment]
     risk: Risk
+    contribution: tuple[int, int, int, int]  # see ``contribution_coefficients``
     windows: tuple[int, ...]  # every window N the metrics snapshot carries, ascending
     horizon: int  # the longest window: how many past days the state must remember
 
@@ -255,6 +257,16 @@ def _exact_cents(units: Fraction, path: str) -> int:
     return cents.numerator
 
 
+def contribution_coefficients(deposit_bp: Fraction, loan_bp: Fraction) -> tuple[int, int, int, int]:
+    """Integers (a, b, c, d) with contribution_90d = (a*S_aum + b*S_loan + c*F) / d, where
+    S_* are 90-day sums of daily balances and F the 90-day fee income, all in cents:
+    S_aum/90 x bp/10000 + S_loan/90 x bp/10000 + F x 365/90, as one exact fraction."""
+    coefficients = (deposit_bp / 900_000, loan_bp / 900_000, Fraction(365, 90))
+    den = math.lcm(*(c.denominator for c in coefficients))
+    a, b, c = (int(x * den) for x in coefficients)
+    return a, b, c, den
+
+
 def rules_from_mapping(doc: Any) -> Rules:
     """Validate a parsed rules document; RulesError names the first offending field."""
     m = _mapping(doc, "rules")
@@ -324,6 +336,7 @@ def rules_from_mapping(doc: Any) -> Rules:
         loan_spread_bp=lsp,
         segments=segments,
         risk=risk,
+        contribution=contribution_coefficients(dsp, lsp),
         windows=tuple(sorted(windows)),
         horizon=max(windows),
     )

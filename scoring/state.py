@@ -4,26 +4,24 @@ Balances are kept twice, each in the form its question needs:
 - per account, the latest snapshot of each day that a late event could still touch (the
   lateness allowance) plus one base snapshot before it, to know what a late snapshot
   replaces;
-- per customer, ``aum(d)`` and ``loan(d)`` as a step function (a change point per day on
-  which some balance changed) back to the longest window, for window sums.
-Flows are summed per day. Everything older than the longest window and the lateness
+- per customer, ``aum(d)`` and ``loan(d)`` as step functions (``series.Balances``) back
+  to the longest window, for window sums.
+Flows are summed per day (``series.Flows``). Everything older than the longest window and the lateness
 allowance is rolled off at day closes (``prune``).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from scoring.days import Day
+from scoring.series import Balances, Flows
 
 STATE_VERSION = 1
-
-# Flow bucket fields, per day.
-DEBITS, CREDITS, FEES, EXTERNAL, COUNT, INITIATED = range(6)
 
 # Risk signal bits for edge triggering.
 SIGNAL_BITS = {"large_outflow": 1, "deposit_diversion": 2, "balance_drop": 4, "dormancy": 8}
@@ -48,10 +46,8 @@ class CustomerState:
     signals: int = 0  # SIGNAL_BITS of the signals currently true
     # account_id -> [[day, instant_us, balance_cents, is_liability], ...] ascending by day
     accounts: dict[str, list[list[int]]] = field(default_factory=dict)
-    step_days: list[Day] = field(default_factory=list)
-    step_aum: list[int] = field(default_factory=list)
-    step_loan: list[int] = field(default_factory=list)
-    flows: dict[Day, list[int]] = field(default_factory=dict)
+    balances: Balances = field(default_factory=Balances)
+    flows: Flows = field(default_factory=Flows)
     txn_n: int = 0  # all accepted transactions: count, sum and sum of squares of cents
     txn_sum: int = 0
     txn_sumsq: int = 0
@@ -78,43 +74,14 @@ class CustomerState:
         d_aum = (0 if liability else balance) - (0 if old is None or old[3] else old[2])
         d_loan = (balance if liability else 0) - (old[2] if old is not None and old[3] else 0)
         if d_aum or d_loan:
-            self._shift(day, end, d_aum, d_loan)
-
-    def _shift(self, start: Day, end: Day | None, d_aum: int, d_loan: int) -> None:
-        """Add deltas to aum(d) and loan(d) for start <= d < end (end None: for ever)."""
-        days = self.step_days
-        lo = self._split(start)
-        hi = len(days) if end is None else self._split(end)
-        aum, loan = self.step_aum, self.step_loan
-        for j in range(lo, hi):
-            aum[j] += d_aum
-            loan[j] += d_loan
-
-    def _split(self, day: Day) -> int:
-        """Index of the change point at ``day``, inserting one (same values) if missing."""
-        days = self.step_days
-        i = bisect_left(days, day)
-        if i == len(days) or days[i] != day:
-            days.insert(i, day)
-            self.step_aum.insert(i, self.step_aum[i - 1] if i else 0)
-            self.step_loan.insert(i, self.step_loan[i - 1] if i else 0)
-        return i
+            self.balances.shift(day, end, d_aum, d_loan)
 
     # --- flows ----------------------------------------------------------------------
 
     def add_flow(self, day: Day, debit: int, credit: int, fee: int, external: int, initiated: bool) -> None:
-        b = self.flows.get(day)
-        if b is None:
-            b = self.flows[day] = [0, 0, 0, 0, 0, 0]
-        b[DEBITS] += debit
-        b[CREDITS] += credit
-        b[FEES] += fee
-        b[EXTERNAL] += external
-        b[COUNT] += 1
-        if initiated:
-            b[INITIATED] += 1
-            if self.activity_day is None or day > self.activity_day:
-                self.activity_day = day
+        self.flows.add(day, (debit, credit, fee, external, 1, int(initiated)))
+        if initiated and (self.activity_day is None or day > self.activity_day):
+            self.activity_day = day
 
     # --- roll-off -------------------------------------------------------------------
 
@@ -129,23 +96,11 @@ class CustomerState:
             if len(snaps) == 1 and snaps[0][0] < mutable_from and snaps[0][2] == 0:
                 del self.accounts[acc]  # a zero base alone says what "no snapshot" says
         cut = min(keep_from, mutable_from)
-        i = bisect_right(self.step_days, cut) - 1
-        if i > 0:
-            del self.step_days[:i]
-            del self.step_aum[:i]
-            del self.step_loan[:i]
-        # merge change points that no longer change anything
-        days, aum, loan = self.step_days, self.step_aum, self.step_loan
-        j = len(days) - 1
-        while j > 0:
-            if aum[j] == aum[j - 1] and loan[j] == loan[j - 1]:
-                del days[j], aum[j], loan[j]
-            j -= 1
-        for d in [d for d in self.flows if d < cut]:
-            if self.flows[d][INITIATED] and (self.activity_before is None or d > self.activity_before):
-                self.activity_before = d
-            del self.flows[d]
-        if any(d < mutable_from for d in self.seen.values()):
+        self.balances.prune(cut)
+        active = self.flows.prune(cut)
+        if active and (self.activity_before is None or active[-1] > self.activity_before):
+            self.activity_before = active[-1]
+        if self.seen and min(self.seen.values()) < mutable_from:
             # a copy of an id that old is a late dead letter: no need to remember it
             self.seen = {e: d for e, d in self.seen.items() if d >= mutable_from}
 
@@ -171,10 +126,8 @@ class CustomerState:
                 self.candidate,
                 self.signals,
                 self.accounts,
-                self.step_days,
-                self.step_aum,
-                self.step_loan,
-                [[d, *b] for d, b in self.flows.items()],
+                self.balances.to_list(),
+                self.flows.to_list(),
                 [self.txn_n, self.txn_sum, self.txn_sumsq],
                 _group_ids(self.seen),
             ]
@@ -185,7 +138,7 @@ class CustomerState:
         v: list[Any] = orjson.loads(data)
         if v[0] != STATE_VERSION:
             raise ValueError(f"customer state version {v[0]} is not {STATE_VERSION}")
-        n, s, q = v[21]
+        n, s, q = v[19]
         return cls(
             customer_id=v[1],
             segment=v[2],
@@ -203,14 +156,12 @@ class CustomerState:
             candidate=v[14],
             signals=v[15],
             accounts=v[16],
-            step_days=v[17],
-            step_aum=v[18],
-            step_loan=v[19],
-            flows={row[0]: row[1:] for row in v[20]},
+            balances=Balances.from_list(v[17]),
+            flows=Flows.from_list(v[18]),
             txn_n=n,
             txn_sum=s,
             txn_sumsq=q,
-            seen={e: row[0] for row in v[22] for e in row[1:]},
+            seen={e: row[0] for row in v[20] for e in row[1:]},
         )
 
 

@@ -13,18 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from schemas.events import LATE, Balance, CustomerEvent, Profile, Transaction
 from schemas.topics import RISK_SIGNALS, RM_ALERTS, TIER_CHANGES
-from scoring.days import Day, format_day
+from scoring.days import Day, Zone, format_day
 from scoring.metrics import MetricView, publish
 from scoring.money import Number, format_amount
 from scoring.outputs import Cause, Output, Source, dead_letter, envelope
 from scoring.rules import MetricRef, Rules, Segment
-from scoring.state import DEBITS, EXTERNAL, SIGNAL_BITS, CustomerState
+from scoring.series import DEBITS, EXTERNAL
+from scoring.state import SIGNAL_BITS, CustomerState
 
 NOT_INITIATED = frozenset({"fee", "interest"})
 
@@ -53,7 +55,7 @@ class Clock:
         return self.closed + 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Step:
     state: CustomerState | None
     outputs: list[Output]
@@ -126,7 +128,7 @@ def close_day(state: CustomerState, day: Day, clock: Clock, rules: Rules) -> Ste
     if st.first_day > day:
         return Step(st, [], ACCEPTED, False)
     x = clock.as_of(st)
-    cause = Cause(rules.zone.start_of(day + 1), f"eod:{format_day(day)}")
+    cause = _close_cause(rules.zone, day)
     ev = _Evaluation(st, rules, MetricView(st, rules, x), cause)
     watch_started = ev.tier_at_close(day)
     ev.upgrade_candidate()
@@ -136,6 +138,12 @@ def close_day(state: CustomerState, day: Day, clock: Clock, rules: Rules) -> Ste
     ev.dormancy()
     st.prune(keep_from=day + 2 - rules.horizon, mutable_from=day - rules.allowed_lateness_days + 1)
     return Step(st, ev.outputs, ACCEPTED, True)
+
+
+@lru_cache(maxsize=64)
+def _close_cause(zone: Zone, day: Day) -> Cause:
+    """Outputs of closing ``day`` are caused by ``eod:day`` at the start of the next day."""
+    return Cause(zone.start_of(day + 1), f"eod:{format_day(day)}")
 
 
 def customer_view(st: CustomerState, clock: Clock, rules: Rules) -> dict[str, str]:
@@ -306,8 +314,9 @@ class _Evaluation:
 
     def flow_signals(self) -> None:
         view, risk = self.view, self.rules.risk
+        flows, x = self.st.flows, view.day
         lo = risk.large_outflow
-        debits = view.flows(lo.window_days)[DEBITS]
+        debits = flows.field_total(x - lo.window_days + 1, x, DEBITS)
         # debits > ratio x sum30/30, in integers
         fires = debits >= lo.min_amount and debits * 30 * lo.ratio.denominator > lo.ratio.numerator * view.balance_sum(
             False, 30
@@ -322,7 +331,7 @@ class _Evaluation:
             },
         )
         dd = risk.deposit_diversion
-        external = view.flows(dd.window_days)[EXTERNAL]
+        external = flows.field_total(x - dd.window_days + 1, x, EXTERNAL)
         fires = (
             external >= dd.min_amount
             and external * 90 * dd.ratio.denominator >= dd.ratio.numerator * view.balance_sum(False, 90)

@@ -32,7 +32,7 @@ def test_state_stays_bounded_as_days_pass() -> None:
     # after the longest window has filled, more days add nothing
     assert abs(sizes[1] - sizes[0]) < 64
     st = busy_customer(120).state("c1")
-    assert len(st.step_days) <= 91 and len(st.flows) <= 91
+    assert len(st.balances.days) <= 92 and len(st.flows.days) <= 92
     assert all(len(snaps) <= 9 for snaps in st.accounts.values())  # lateness 7 + base + today
     assert len(st.seen) <= 8 * 8  # 8 events a day, 8 days that are not late yet
 
