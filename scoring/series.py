@@ -7,6 +7,7 @@ keeps the running totals as they are: only differences of them are ever used.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_left, bisect_right
 from typing import Any
 
@@ -91,11 +92,11 @@ class Balances:
                 del series[:i]
 
     def to_list(self) -> list[list[int]]:
-        return [self.days, self.aum, self.loan]
+        return [_deltas(self.days), self.aum, self.loan]
 
     @classmethod
     def from_list(cls, v: list[list[int]]) -> Balances:
-        return cls(v[0], v[1], v[2])
+        return cls(_undeltas(v[0]), v[1], v[2])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Balances) and self.to_list() == other.to_list()
@@ -173,14 +174,23 @@ class Flows:
         return active
 
     def to_list(self) -> list[list[int]]:
-        return [[d, *row] for d, row in zip(self.days, self.rows, strict=True)]
+        return [[d, *row] for d, row in zip(_deltas(self.days), self.rows, strict=True)]
 
     @classmethod
     def from_list(cls, v: list[Any]) -> Flows:
-        return cls([r[0] for r in v], [list(r[1:]) for r in v])
+        return cls(_undeltas([r[0] for r in v]), [list(r[1:]) for r in v])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Flows) and self.to_list() == other.to_list()
 
     def __repr__(self) -> str:
         return f"Flows({self.to_list()})"
+
+
+def _deltas(days: list[Day]) -> list[int]:
+    """Ascending days as first day and gaps (mostly 1): a third of the bytes of ordinals."""
+    return [d - p for d, p in zip(days, [0, *days], strict=False)]
+
+
+def _undeltas(deltas: list[int]) -> list[Day]:
+    return list(itertools.accumulate(deltas))

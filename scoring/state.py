@@ -22,6 +22,8 @@ from scoring.days import Day
 from scoring.series import Balances, Flows
 
 STATE_VERSION = 1
+_US_PER_DAY = 86_400_000_000
+_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 
 # Risk signal bits for edge triggering.
 SIGNAL_BITS = {"large_outflow": 1, "deposit_diversion": 2, "balance_drop": 4, "dormancy": 8}
@@ -125,10 +127,15 @@ class CustomerState:
                 self.watch,
                 self.candidate,
                 self.signals,
-                self.accounts,
+                # snapshot instants relative to the epoch day of their business day: shorter
+                {
+                    a: [[d, at - (d - _EPOCH_ORDINAL) * _US_PER_DAY, b, liab] for d, at, b, liab in snaps]
+                    for a, snaps in self.accounts.items()
+                },
                 self.balances.to_list(),
                 self.flows.to_list(),
-                [self.txn_n, self.txn_sum, self.txn_sumsq],
+                # the sums outgrow 64 bits (JSON numbers are safe only that far): strings
+                [self.txn_n, str(self.txn_sum), str(self.txn_sumsq)],
                 _group_ids(self.seen),
             ]
         )
@@ -155,12 +162,15 @@ class CustomerState:
             watch=v[13],
             candidate=v[14],
             signals=v[15],
-            accounts=v[16],
+            accounts={
+                a: [[d, at + (d - _EPOCH_ORDINAL) * _US_PER_DAY, b, liab] for d, at, b, liab in snaps]
+                for a, snaps in v[16].items()
+            },
             balances=Balances.from_list(v[17]),
             flows=Flows.from_list(v[18]),
             txn_n=n,
-            txn_sum=s,
-            txn_sumsq=q,
+            txn_sum=int(s),
+            txn_sumsq=int(q),
             seen={e: row[0] for row in v[20] for e in row[1:]},
         )
 

@@ -51,6 +51,15 @@ def test_state_round_trips_and_continues_identically() -> None:
     )
 
 
+def test_state_with_huge_transaction_sums_round_trips() -> None:
+    bank = Bank()
+    for i in range(40):  # (2 x 10**13 cents)**2 x 40 is far beyond 64 bits
+        bank.txn("c1", "2026-11-01", "200000000000.00", time=f"10:{i:02d}:00")
+    st = bank.state("c1")
+    assert st.txn_sumsq > 2**64
+    assert CustomerState.from_bytes(st.to_bytes()) == st
+
+
 BANNED = {"faust", "redis", "kafka", "aiokafka", "asyncio", "os", "time", "random", "socket", "threading"}
 
 
