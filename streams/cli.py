@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +16,32 @@ from schemas.topics import BY_NAME, Role
 from scoring.engine import Engine
 from scoring.outputs import Source
 from scoring.rules import RulesError
+from streams import devstack, kafka_admin
+from streams.settings import Settings, SettingsError
+
+
+def produce_file(settings: Settings, path: Path) -> int:
+    """Send every record of a JSONL or CSV file to its input topic, in file order."""
+    prod = kafka_admin.producer(settings)
+    sent = 0
+    try:
+        with path.open(newline="") as f:
+            rows = csv.reader(f) if path.suffix == ".csv" else (orjson.loads(line) for line in f if line.strip())
+            for row in rows:
+                if isinstance(row, list):  # CSV: topic, key, value
+                    row = {"topic": row[0], "key": row[1] or None, "value": row[2]}
+                topic = BY_NAME.get(row.get("topic", ""))
+                if topic is None or topic.role is not Role.INPUT:
+                    raise SystemExit(f"{path}: record {sent + 1}: topic must be an input topic")
+                value = row.get("value")
+                raw = value.encode() if isinstance(value, str) else orjson.dumps(value)
+                key = row.get("key")
+                prod.send(topic.full_name(settings.topic_prefix), value=raw, key=key.encode() if key else None)
+                sent += 1
+        prod.flush()
+    finally:
+        prod.close()
+    return sent
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
@@ -53,6 +81,50 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    data_dir = Path(os.environ.get("TIERSTREAM_DATA_DIR", "./.tierstream"))
+    if args.action == "up":
+        state = devstack.up(data_dir)
+        print(f"broker {state['broker']}  redis {state['redis_url']}  (settings in {data_dir / 'dev.json'})")
+    elif args.action == "down":
+        print("stopped" if devstack.down(data_dir) else "nothing was running")
+    else:
+        state = devstack.status(data_dir)
+        if state is None:
+            print("not running")
+            return 1
+        print(f"{'running' if state['running'] else 'stopped'}: broker {state['broker']}  redis {state['redis_url']}")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from streams import worker
+
+    sys.argv = ["tierstream", "worker"]  # Faust's Worker parses argv
+    worker.run(_settings(), loglevel=args.loglevel)
+    return 0
+
+
+def _cmd_eod(args: argparse.Namespace) -> int:
+    settings = _settings()
+    kafka_admin.ensure_topics(settings)
+    n = kafka_admin.send_eod(settings, args.date)
+    print(f"eod {args.date} sent to {n} partitions")
+    return 0
+
+
+def _cmd_produce(args: argparse.Namespace) -> int:
+    settings = _settings()
+    kafka_admin.ensure_topics(settings)
+    sent = produce_file(settings, Path(args.file))
+    print(f"sent {sent} records")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tierstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help='JSONL, one {"topic": ..., "key": ..., "value": ...} per line; - for stdin')
     p.add_argument("--rules", help="rules YAML (default: the shipped rules)")
     p.set_defaults(run=_cmd_replay)
+    p = sub.add_parser("dev", help="the embedded development stack: Tansu and Redis on free ports")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(run=_cmd_dev)
+    p = sub.add_parser("worker", help="run one worker (configuration from TIERSTREAM_* variables)")
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(run=_cmd_worker)
+    p = sub.add_parser("eod", help="close a business day: send its eod to every partition")
+    p.add_argument("date", help="YYYY-MM-DD")
+    p.set_defaults(run=_cmd_eod)
+    p = sub.add_parser("produce", help="send a JSONL or CSV file of input records")
+    p.add_argument("file", help='JSONL: {"topic": ..., "key": ..., "value": ...}; CSV: topic,key,value-json')
+    p.set_defaults(run=_cmd_produce)
     return parser
 
 
@@ -72,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except RulesError as e:
         print(f"tierstream: refused rules: {e}", file=sys.stderr)
+        return 2
+    except SettingsError as e:
+        print(f"tierstream: {e}", file=sys.stderr)
         return 2
     return code
 

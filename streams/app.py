@@ -1,0 +1,458 @@
+"""The Faust topology (SPEC sections 3, 6, 7, 8).
+
+Two agents and a timer:
+
+- ``route`` consumes the four input topics. It finds each record's customer and forwards
+  the record untouched, with where it came from and its Kafka timestamp, to the internal
+  ``routed`` topic keyed by customer, so one customer's events meet in one partition
+  whatever the upstream partitioning. ``eod`` records are copied to every routed
+  partition. Records without a usable customer become dead letters here.
+- ``watermarks`` (a timer) tells every routed partition, for each input partition this
+  worker reads, a time W such that every record of that input partition stamped before W
+  has been forwarded.
+- ``score`` consumes ``routed`` with manual acks. Per routed partition it keeps the day
+  closes that wait: a close of D takes effect once every input partition's watermark has
+  passed the ``eod`` record's timestamp, and records stamped at or after a waiting close
+  are held (un-acked, so a crash replays them) until it has. Everything else goes through
+  the scoring core; state lives in a Faust table, outputs go to Kafka and Redis.
+
+No business decision is taken here: the core decides, this module moves bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.partitioner import murmur2
+from faust.serializers import codecs
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from schemas import topics
+from schemas.events import EndOfDay, Rejected, parse
+from schemas.topics import Topic
+from scoring.days import format_day
+from scoring.outputs import Output, Source, dead_letter
+from scoring.rules import Rules
+from scoring.state import CustomerState
+from scoring.step import ACCEPTED, DEAD, DUPLICATE, Clock, apply_event, close_day, customer_view
+from streams.counters import Counters
+from streams.devstack import free_port
+from streams.settings import Settings
+from streams.sinks import STREAM_OF, CustomerWrite, Entry, TierSink
+
+log = logging.getLogger("tierstream")
+
+REC, EOD, WM = "R", "E", "W"
+FETCH_WAIT_MS = 10  # Faust hard-codes 1500 ms; Tansu then holds every fetch that long (INFRA.md)
+WATERMARK_INTERVAL = 0.1  # seconds between watermark rounds
+IDLE_AFTER_MS = 500  # an input partition read to its end this long ago is idle
+
+
+class StateCodec(codecs.Codec):
+    """Faust table values: CustomerState <-> its compact bytes."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        data: bytes = obj.to_bytes()
+        return data
+
+    def _loads(self, s: bytes) -> Any:
+        return CustomerState.from_bytes(s)
+
+
+codecs.register("tierstate", StateCodec())
+
+
+def _fast_fetch() -> None:
+    """Make Faust's aiokafka consumer return fetched records after FETCH_WAIT_MS."""
+    create = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(create, "_tierstream", False):
+        return
+
+    def patched(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_WAIT_MS
+        return consumer
+
+    patched._tierstream = True  # type: ignore[attr-defined]
+    faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = patched
+
+
+def frame(header: list[Any], raw: bytes | None) -> bytes:
+    """A routed record: a JSON header line, then the input value's bytes as they came."""
+    head = orjson.dumps(header)
+    return head if raw is None else head + b"\n" + raw
+
+
+def unframe(data: bytes) -> tuple[list[Any], bytes | None]:
+    head, sep, raw = data.partition(b"\n")
+    return orjson.loads(head), (raw if sep else None)
+
+
+def customer_of(raw: bytes | None) -> str | None:
+    """The value's customer_id if it is a non-empty string (it decides the customer)."""
+    if not raw:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    cid = value.get("customer_id") if type(value) is dict else None
+    return cid if type(cid) is str and cid else None
+
+
+def partition_of(customer_id: str, partitions: int) -> int:
+    """The routed partition of a customer: Kafka's default partitioner on the key."""
+    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class _Pending:
+    ts: int  # the eod record's Kafka timestamp, ms
+    day: int
+    event: Any  # the Faust event, acked once the close is applied
+
+
+@dataclass
+class _Partition:
+    """What the scorer keeps in memory for one routed partition."""
+
+    members: set[str]
+    watermarks: dict[str, int] = field(default_factory=dict)
+    pending: list[_Pending] = field(default_factory=list)
+    held: list[Any] = field(default_factory=list)  # Faust events, in arrival order
+
+
+class Pipeline:
+    """The Faust app of one worker, built from settings, rules and a Redis sink."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rules: Rules,
+        sink: TierSink,
+        input_partitions: dict[str, int],
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        _fast_fetch()
+        self.settings = settings
+        self.rules = rules
+        self.sink = sink
+        self.now = now
+        self.counters = Counters()
+        prefix = settings.topic_prefix
+        self.input_by_name: dict[str, Topic] = {t.full_name(prefix): t for t in topics.INPUTS}
+        # every input partition of the application: closes wait for all of them
+        self.sources = {f"{name}:{p}" for name, n in input_partitions.items() for p in range(n)}
+        tansu = settings.broker_flavor == "tansu"
+        self.app = faust.App(
+            settings.app_id,
+            broker=settings.broker,
+            store="memory://",
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1 if tansu else 3,
+            web_port=settings.web_port or free_port(),  # 0: any free port
+            datadir=str(settings.data_dir / "worker"),
+            consumer_auto_offset_reset="earliest",
+            producer_linger=0.005,
+            # Tansu reports a too-small end offset when the last batch held more than one
+            # record, and Faust then stops table recovery early (INFRA.md): one record a batch.
+            producer_max_batch_size=1 if tansu else 16384,
+            broker_session_timeout=6 if tansu else 30,
+            broker_heartbeat_interval=0.5 if tansu else 3,
+            broker_rebalance_timeout=6 if tansu else 60,
+            broker_request_timeout=30,
+        )
+        self._topic = {
+            t.name: self.app.topic(
+                t.full_name(prefix),
+                partitions=settings.partitions,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+            for t in topics.OUTPUTS
+        }
+        self.inputs = self.app.topic(*self.input_by_name, key_serializer="raw", value_serializer="raw")
+        self.routed = self.app.topic(
+            f"{prefix}{settings.app_id}-routed",
+            partitions=settings.partitions,
+            internal=True,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.states = self.app.Table("customer-state", partitions=settings.partitions)
+        self.states.value_serializer = "tierstate"  # Faust derives serializers from types only
+        self.clocks = self.app.Table("clock", partitions=settings.partitions)
+        self._partitions: dict[int, _Partition] = {}
+        # router bookkeeping per input partition: latest timestamp and offset routed
+        self._last_ts: dict[str, int] = {}
+        self._next_offset: dict[str, int] = {}
+        self._last_seen: dict[str, float] = {}
+        self.app.agent(self.inputs, name="route")(self._route)
+        self.app.agent(self.routed, name="score")(self._score)
+        self.app.timer(WATERMARK_INTERVAL)(self._send_watermarks)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.page("/health")(self._health)
+        self.app.page("/counters")(self._counters_page)
+
+    # --- route --------------------------------------------------------------------
+
+    async def _route(self, stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            source = f"{m.topic}:{m.partition}"
+            ts = round(m.timestamp * 1000) if m.timestamp else 0
+            raw: bytes | None = m.value
+            key = None if m.key is None else m.key.decode("latin-1")
+            header = [REC, m.topic, m.partition, m.offset, ts, key]
+            if self.input_by_name[m.topic] is topics.EOD:
+                header[0] = EOD
+                for q in range(self.settings.partitions):
+                    await self.routed.send(value=frame(header, raw), partition=q)
+            else:
+                cid = customer_of(raw)
+                if cid is None:
+                    # no customer to route to: the record is bad, say why right here
+                    self.counters.records_in += 1
+                    verdict = parse(self.input_by_name[m.topic], raw, self.rules)
+                    assert isinstance(verdict, Rejected)  # a valid customer event has a customer_id
+                    src = Source(m.topic, m.partition, m.offset, m.key, raw)
+                    await self._send([dead_letter(src, verdict.reason, verdict.error, verdict.value, None, self.rules)])
+                else:
+                    await self.routed.send(key=cid.encode(), value=frame(header, raw))
+            self._last_ts[source] = max(self._last_ts.get(source, 0), ts)
+            self._next_offset[source] = m.offset + 1
+            self._last_seen[source] = self.now()
+
+    async def _send_watermarks(self) -> None:
+        consumer = self.app.consumer
+        now = self.now()
+        marks: dict[str, int] = {}
+        for tp in consumer.assignment():
+            if tp.topic not in self.input_by_name:
+                continue
+            source = f"{tp.topic}:{tp.partition}"
+            mark = self._last_ts.get(source, 0)
+            quiet = now - self._last_seen.get(source, 0.0) > IDLE_AFTER_MS / 1000
+            if quiet and self._caught_up(tp, source):
+                # read to its end and quiet: whatever comes next is stamped after this
+                mark = max(mark, int((now * 1000) - IDLE_AFTER_MS))
+            marks[source] = mark
+        if not marks:
+            return
+        payload = frame([WM, marks], None)
+        for q in range(self.settings.partitions):
+            await self.routed.send(value=payload, partition=q)
+
+    def _caught_up(self, tp: Any, source: str) -> bool:
+        try:
+            high = self.app.consumer.highwater(tp)
+        except Exception:  # not fetched yet or not assigned any more
+            return False
+        if high is None:
+            return False
+        position = self._next_offset.get(source)
+        if position is None:
+            committed = self.app.consumer._committed_offset.get(tp)  # nothing routed in this run
+            position = committed if committed is not None else 0
+        return bool(position >= high)
+
+    # --- score --------------------------------------------------------------------
+
+    def _partition(self, q: int) -> _Partition:
+        part = self._partitions.get(q)
+        if part is None:
+            n = self.settings.partitions
+            members = {k for k in self.states if partition_of(k, n) == q}
+            part = self._partitions[q] = _Partition(members)
+        return part
+
+    async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
+        # held and pending events of revoked partitions are un-acked: their new owner replays them
+        for tp in revoked:
+            if tp.topic == self.routed.get_topic_name():
+                self._partitions.pop(tp.partition, None)
+
+    async def _score(self, stream: Any) -> None:
+        async for event in stream.noack().events():
+            try:
+                await self._score_one(stream, event)
+            except Exception:  # an infrastructure error that survived the retries: stop loudly
+                log.exception("scorer failed on %s", event.message.tp)
+                raise
+
+    async def _score_one(self, stream: Any, event: Any) -> None:
+        m = event.message
+        q = m.partition
+        part = self._partition(q)
+        header, raw = unframe(m.value)
+        kind = header[0]
+        if kind == WM:
+            for source, mark in header[1].items():
+                if mark > part.watermarks.get(source, -1):
+                    part.watermarks[source] = mark
+            await stream.ack(event)
+        elif kind == EOD:
+            parsed = parse(topics.EOD, raw, self.rules)
+            if isinstance(parsed, EndOfDay):
+                part.pending.append(_Pending(header[4], parsed.business_date, event))
+                part.pending.sort(key=lambda p: p.ts)
+            else:
+                if q == 0:  # one dead letter for the record, not one per routed copy
+                    self.counters.records_in += 1
+                    await self._dead(header, raw, parsed)
+                await stream.ack(event)
+        elif part.pending and header[4] >= part.pending[0].ts:
+            part.held.append(event)
+            return
+        else:
+            await self._record(header, raw)
+            await stream.ack(event)
+        await self._release(stream, q, part)
+
+    def _low_watermark(self, part: _Partition) -> int:
+        if not self.sources <= part.watermarks.keys():
+            return -1  # some input partition has not reported yet
+        return min(part.watermarks[s] for s in self.sources)
+
+    async def _release(self, stream: Any, q: int, part: _Partition) -> None:
+        """Apply the closes every input partition has caught up with, then the held
+        records that no waiting close precedes any more."""
+        while part.pending and self._low_watermark(part) >= part.pending[0].ts:
+            pending = part.pending.pop(0)
+            await self._close(q, part, pending.day)
+            await stream.ack(pending.event)
+            limit = part.pending[0].ts if part.pending else None
+            still: list[Any] = []
+            for held in part.held:
+                header, raw = unframe(held.message.value)
+                if limit is None or header[4] < limit:
+                    await self._record(header, raw)
+                    await stream.ack(held)
+                else:
+                    still.append(held)
+            part.held = still
+
+    async def _record(self, header: list[Any], raw: bytes | None) -> None:
+        _, topic_name, partition, offset, _, key = header
+        self.counters.records_in += 1
+        source = Source(topic_name, partition, offset, None if key is None else key.encode("latin-1"), raw)
+        parsed = parse(self.input_by_name[topic_name], raw, self.rules)
+        if isinstance(parsed, Rejected):
+            await self._dead(header, raw, parsed)
+            return
+        if isinstance(parsed, EndOfDay):  # an eod value on a customer topic cannot parse as one
+            raise AssertionError("unreachable")
+        q = self.routed_partition(parsed.customer_id)
+        clock = self._clock(q)
+        state = self.states.get(parsed.customer_id)
+        step = apply_event(state, parsed, source, clock, self.rules)
+        if step.verdict == ACCEPTED:
+            self.counters.accepted += 1
+            assert step.state is not None
+            if state is None:
+                self._partition(q).members.add(parsed.customer_id)
+            self.states[parsed.customer_id] = step.state  # reassign: reaches the changelog
+        elif step.verdict == DUPLICATE:
+            self.counters.duplicates += 1
+        elif step.verdict == DEAD:
+            self.counters.dead(step.outputs[0].value["reason"])
+        await self._send(step.outputs)
+        if step.evaluated and step.state is not None:
+            await self.sink.write([self._customer_write(step.state, clock, step.outputs)])
+
+    async def _dead(self, header: list[Any], raw: bytes | None, rejected: Rejected) -> None:
+        _, topic_name, partition, offset, _, key = header
+        cid = rejected.value.get("customer_id") if type(rejected.value) is dict else None
+        state = self.states.get(cid) if type(cid) is str and cid else None
+        self.counters.dead(rejected.reason)
+        source = Source(topic_name, partition, offset, None if key is None else key.encode("latin-1"), raw)
+        segment = state.segment if state is not None else None
+        await self._send([dead_letter(source, rejected.reason, rejected.error, rejected.value, segment, self.rules)])
+
+    async def _close(self, q: int, part: _Partition, business_date: int) -> None:
+        clock = self._clock(q)
+        for day in clock.advance(business_date):
+            clock = Clock(day)
+            self.clocks[str(q)] = day
+            self.counters.days_closed += 1
+            writes: list[CustomerWrite] = []
+            for cid in sorted(part.members):
+                state = self.states.get(cid)
+                if state is None:
+                    continue
+                step = close_day(state, day, clock, self.rules)
+                if not step.evaluated:
+                    continue
+                self.states[cid] = state
+                await self._send(step.outputs)
+                writes.append(self._customer_write(state, clock, step.outputs))
+                if len(writes) >= 500:
+                    await self.sink.write(writes)
+                    writes = []
+            await self.sink.write(writes)
+            log.info("partition %d closed %s for %d customers", q, format_day(day), len(part.members))
+
+    def _clock(self, q: int) -> Clock:
+        return Clock(self.clocks.get(str(q)))
+
+    def routed_partition(self, customer_id: str) -> int:
+        return partition_of(customer_id, self.settings.partitions)
+
+    # --- outputs ------------------------------------------------------------------
+
+    async def _send(self, outputs: list[Output]) -> None:
+        stamp = _rfc3339_now(self.now())
+        for out in outputs:
+            out.value["emitted_at"] = stamp
+            self.counters.outputs[out.value["type"]] = self.counters.outputs.get(out.value["type"], 0) + 1
+            key = None if out.key is None else out.key.encode()
+            await self._topic[out.topic.name].send(key=key, value=orjson.dumps(out.value))
+
+    def _customer_write(self, st: CustomerState, clock: Clock, outputs: list[Output]) -> CustomerWrite:
+        fields = customer_view(st, clock, self.rules)
+        fields["updated_at"] = _rfc3339_now(self.now())
+        entries = [
+            Entry(
+                STREAM_OF[o.value["type"]],
+                o.value["sequence"],
+                o.value["event_id"],
+                orjson.dumps(o.value),
+                o.value["type"] == "tier_change",
+            )
+            for o in outputs
+            if o.value["type"] in STREAM_OF
+        ]
+        return CustomerWrite(st.customer_id, st.sequence, fields["as_of"], fields, entries)
+
+    # --- web ----------------------------------------------------------------------
+
+    async def _health(self, web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "app_id": self.settings.app_id, "rules_version": self.rules.version})
+
+    async def _counters_page(self, web: Any, request: Any) -> Any:
+        lag: dict[str, int] = {}
+        for tp in self.app.consumer.assignment():
+            source = f"{tp.topic}:{tp.partition}"
+            try:
+                high = self.app.consumer.highwater(tp)
+            except Exception:
+                continue
+            if high is not None and tp.topic in self.input_by_name:
+                lag[source] = max(0, high - self._next_offset.get(source, high))
+        body = self.counters.as_dict()
+        body["consumer_lag"] = lag
+        body["held"] = sum(len(p.held) for p in self._partitions.values())
+        body["pending_closes"] = sum(len(p.pending) for p in self._partitions.values())
+        return web.json(body)
+
+
+def _rfc3339_now(now: float) -> str:
+    seconds = int(now)
+    micros = int((now - seconds) * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"

@@ -1,0 +1,89 @@
+"""Configuration (SPEC section 2): one frozen Settings, built once from an environment mapping.
+
+This is the only module that reads the environment (``Settings.from_env(os.environ)`` at
+the entry points); everything else receives a Settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEV_STATE = "dev.json"
+
+
+class SettingsError(ValueError):
+    """A configuration that cannot work; the message says which variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str  # kafka://host:port
+    redis_url: str
+    rules_path: str | None
+    topic_prefix: str
+    redis_prefix: str
+    app_id: str
+    partitions: int
+    broker_flavor: str  # "kafka" or "tansu" (resolved from "auto")
+    web_port: int
+    data_dir: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        data_dir = Path(env.get("TIERSTREAM_DATA_DIR", "./.tierstream"))
+        dev = read_dev_state(data_dir)
+        broker = env.get("TIERSTREAM_BROKER") or (dev or {}).get("broker")
+        redis_url = env.get("TIERSTREAM_REDIS_URL") or (dev or {}).get("redis_url")
+        if not broker:
+            raise SettingsError("TIERSTREAM_BROKER is not set and no development stack runs: `tierstream dev up`")
+        if not redis_url:
+            raise SettingsError("TIERSTREAM_REDIS_URL is not set and no development stack runs: `tierstream dev up`")
+        if not broker.startswith("kafka://"):
+            broker = "kafka://" + broker
+        flavor = env.get("TIERSTREAM_BROKER_FLAVOR", "auto")
+        if flavor not in ("kafka", "tansu", "auto"):
+            raise SettingsError("TIERSTREAM_BROKER_FLAVOR must be kafka, tansu or auto")
+        if flavor == "auto":
+            # The development stack knows its broker is Tansu; anything else is taken for Kafka.
+            flavor = "tansu" if dev is not None and dev.get("broker") == broker else "kafka"
+        return cls(
+            broker=broker,
+            redis_url=redis_url,
+            rules_path=env.get("TIERSTREAM_RULES") or None,
+            topic_prefix=env.get("TIERSTREAM_TOPIC_PREFIX", ""),
+            redis_prefix=env.get("TIERSTREAM_REDIS_PREFIX", "tier:"),
+            app_id=env.get("TIERSTREAM_APP_ID", "tierstream"),
+            partitions=_int(env, "TIERSTREAM_PARTITIONS", 8, low=1),
+            broker_flavor=flavor,
+            web_port=_int(env, "TIERSTREAM_WEB_PORT", 6066, low=0),
+            data_dir=data_dir,
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        """host:port for clients that do not take the kafka:// URL."""
+        return self.broker.removeprefix("kafka://")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < low:
+        raise SettingsError(f"{name} must be >= {low}")
+    return value
+
+
+def read_dev_state(data_dir: Path) -> dict[str, object] | None:
+    path = data_dir / DEV_STATE
+    if not path.exists():
+        return None
+    state: dict[str, object] = json.loads(path.read_text())
+    return state

@@ -1,0 +1,157 @@
+"""Where outputs go besides Kafka: the customer's Redis hash, tier member sets, streams and
+pub/sub (SPEC section 7).
+
+``TierSink`` is the port; ``RedisTierSink`` the real adapter, ``MemoryTierSink`` an
+in-memory one with the same behaviour for agent tests. Every write carries the customer's
+(sequence, as_of) and is applied only if that pair is not older than the stored one, so a
+replay changes nothing and Redis never goes back; stream entries and messages are
+appended only for sequences newer than the stored one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+STREAM_OF = {"tier_change": "changes", "rm_alert": "rm-alerts", "risk_signal": "risk-signals"}
+CHANNEL = "changes"  # pub/sub channel for tier changes
+STREAM_MAXLEN = 100_000
+
+
+@dataclass
+class Entry:
+    """One output bound for a Redis stream (and, for tier changes, the channel)."""
+
+    stream: str  # "changes", "rm-alerts" or "risk-signals" (before the prefix)
+    sequence: int
+    event_id: str
+    json: bytes
+    publish: bool
+
+
+@dataclass
+class CustomerWrite:
+    """Everything one evaluation of one customer writes to Redis, applied atomically."""
+
+    customer_id: str
+    sequence: int
+    as_of: str
+    fields: dict[str, str]  # the hash: tier, segment, since, sequence, ..., updated_at
+    entries: list[Entry] = field(default_factory=list)
+
+
+class TierSink(Protocol):
+    async def write(self, writes: Sequence[CustomerWrite]) -> None:
+        """Apply each write atomically; raise only for infrastructure errors."""
+
+    async def close(self) -> None: ...
+
+
+# KEYS[1] = the customer hash. ARGV: cid, sequence, as_of, prefix, maxlen, n_entries,
+# then 5 per entry (stream, sequence, event_id, json, publish 0/1), then hash field/values.
+_APPLY = """
+local h = KEYS[1]
+local cid, seq, asof, prefix, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local n = tonumber(ARGV[6])
+local stored = redis.call('HMGET', h, 'sequence', 'as_of', 'segment', 'tier')
+local sseq = tonumber(stored[1]) or -1
+local sasof = stored[2] or ''
+if seq < sseq or (seq == sseq and asof < sasof) then return 0 end
+local i = 7
+for _ = 1, n do
+  if tonumber(ARGV[i + 1]) > sseq then
+    redis.call('XADD', prefix .. ARGV[i], 'MAXLEN', '~', maxlen, '*', 'event_id', ARGV[i + 2], 'json', ARGV[i + 3])
+    if ARGV[i + 4] == '1' then redis.call('PUBLISH', prefix .. 'changes', ARGV[i + 3]) end
+  end
+  i = i + 5
+end
+local fields, segment, tier = {}, nil, nil
+for j = i, #ARGV, 2 do
+  fields[#fields + 1] = ARGV[j]
+  fields[#fields + 1] = ARGV[j + 1]
+  if ARGV[j] == 'segment' then segment = ARGV[j + 1] end
+  if ARGV[j] == 'tier' then tier = ARGV[j + 1] end
+end
+redis.call('HSET', h, unpack(fields))
+if stored[3] and stored[4] and (stored[3] ~= segment or stored[4] ~= tier) then
+  redis.call('SREM', prefix .. 'members:' .. stored[3] .. ':' .. stored[4], cid)
+end
+redis.call('SADD', prefix .. 'members:' .. segment .. ':' .. tier, cid)
+return 1
+"""
+
+
+class RedisTierSink:
+    """Writes through one pipelined server-side script call per customer evaluation."""
+
+    def __init__(self, url: str, prefix: str, retry: Retry | None = None, maxlen: int = STREAM_MAXLEN) -> None:
+        self.prefix = prefix
+        self.maxlen = maxlen
+        self.client = aioredis.Redis.from_url(
+            url,
+            retry=retry or Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
+        self._script = self.client.register_script(_APPLY)
+
+    def hash_key(self, customer_id: str) -> str:
+        return f"{self.prefix}customer:{customer_id}"
+
+    async def write(self, writes: Sequence[CustomerWrite]) -> None:
+        if not writes:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for w in writes:
+            args: list[str | bytes | int] = [
+                w.customer_id,
+                w.sequence,
+                w.as_of,
+                self.prefix,
+                self.maxlen,
+                len(w.entries),
+            ]
+            for e in w.entries:
+                args += [e.stream, e.sequence, e.event_id, e.json, int(e.publish)]
+            for k, v in w.fields.items():
+                args += [k, v]
+            await self._script(keys=[self.hash_key(w.customer_id)], args=args, client=pipe)
+        await pipe.execute()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class MemoryTierSink:
+    """The same rules as the script, in memory (for agent tests without a server)."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, str]] = {}
+        self.members: dict[tuple[str, str], set[str]] = {}
+        self.streams: dict[str, list[tuple[str, bytes]]] = {}
+        self.published: list[bytes] = []
+
+    async def write(self, writes: Sequence[CustomerWrite]) -> None:
+        for w in writes:
+            stored = self.hashes.get(w.customer_id, {})
+            sseq = int(stored.get("sequence", -1))
+            if w.sequence < sseq or (w.sequence == sseq and w.as_of < stored.get("as_of", "")):
+                continue
+            for e in w.entries:
+                if e.sequence > sseq:
+                    self.streams.setdefault(e.stream, []).append((e.event_id, e.json))
+                    if e.publish:
+                        self.published.append(e.json)
+            if stored and (stored["segment"], stored["tier"]) != (w.fields["segment"], w.fields["tier"]):
+                self.members.get((stored["segment"], stored["tier"]), set()).discard(w.customer_id)
+            self.hashes[w.customer_id] = {**stored, **w.fields}
+            self.members.setdefault((w.fields["segment"], w.fields["tier"]), set()).add(w.customer_id)
+
+    async def close(self) -> None:
+        return None
