@@ -160,9 +160,10 @@ class Pipeline:
             datadir=str(settings.data_dir / "worker"),
             consumer_auto_offset_reset="earliest",
             producer_linger=0.005,
-            # Tansu reports a too-small end offset when the last batch held more than one
-            # record, and Faust then stops table recovery early (INFRA.md): one record a batch.
-            producer_max_batch_size=1 if tansu else 16384,
+            # Not producer_max_batch_size=1, INFRA.md's cure for Tansu's too-small end
+            # offsets in table recovery: it made every send its own request and the worker
+            # ~20x slower. So on Tansu a restarted or rebalanced worker may recover a table
+            # short of its last records (README, "Development profile").
             broker_session_timeout=6 if tansu else 30,
             broker_heartbeat_interval=0.5 if tansu else 3,
             broker_rebalance_timeout=6 if tansu else 60,
@@ -197,8 +198,9 @@ class Pipeline:
         self.app.agent(self.routed, name="score")(self._score)
         self.app.timer(WATERMARK_INTERVAL)(self._send_watermarks)
         self.app.on_partitions_revoked.connect(self._on_revoked)
-        self.app.page("/health")(self._health)
-        self.app.page("/counters")(self._counters_page)
+        # Faust binds page functions to its View: plain functions, not bound methods
+        self.app.page("/health")(lambda view, request: self._health(view))
+        self.app.page("/counters")(lambda view, request: self._counters_page(view))
 
     # --- route --------------------------------------------------------------------
 
@@ -432,10 +434,10 @@ class Pipeline:
 
     # --- web ----------------------------------------------------------------------
 
-    async def _health(self, web: Any, request: Any) -> Any:
+    async def _health(self, web: Any) -> Any:
         return web.json({"status": "ok", "app_id": self.settings.app_id, "rules_version": self.rules.version})
 
-    async def _counters_page(self, web: Any, request: Any) -> Any:
+    async def _counters_page(self, web: Any) -> Any:
         lag: dict[str, int] = {}
         for tp in self.app.consumer.assignment():
             source = f"{tp.topic}:{tp.partition}"
@@ -448,6 +450,8 @@ class Pipeline:
         body = self.counters.as_dict()
         body["consumer_lag"] = lag
         body["held"] = sum(len(p.held) for p in self._partitions.values())
+        routed = self.routed.get_topic_name()
+        body["routed_partitions"] = sorted(tp.partition for tp in self.app.consumer.assignment() if tp.topic == routed)
         body["pending_closes"] = sum(len(p.pending) for p in self._partitions.values())
         return web.json(body)
 

@@ -125,6 +125,20 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from streams import demo
+
+    return demo.run(args.customers, args.days, args.workers, args.lines, args.keep)
+
+
+def _cmd_feed(args: argparse.Namespace) -> int:
+    from streams import demo
+
+    sent = demo.feed(_settings(), args.customers, args.days, args.pause)
+    print(f"sent {sent} events")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tierstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("produce", help="send a JSONL or CSV file of input records")
     p.add_argument("file", help='JSONL: {"topic": ..., "key": ..., "value": ...}; CSV: topic,key,value-json')
     p.set_defaults(run=_cmd_produce)
+    p = sub.add_parser("demo", help="stream a synthetic bank through real workers and show what happens")
+    p.add_argument("--customers", type=int, default=400)
+    p.add_argument("--days", type=int, default=20)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--lines", type=int, default=6, help="output lines shown per day")
+    p.add_argument("--keep", action="store_true", help="leave the development stack running")
+    p.set_defaults(run=_cmd_demo)
+    p = sub.add_parser("feed", help="stream the synthetic bank into Kafka, a day and its eod at a time")
+    p.add_argument("--customers", type=int, default=2000)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--pause", type=float, default=2.0, help="seconds between business days")
+    p.set_defaults(run=_cmd_feed)
     return parser
 
 

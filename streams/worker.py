@@ -25,6 +25,7 @@ def build(settings: Settings) -> Pipeline:
 
 def run(settings: Settings | None = None, loglevel: str = "INFO") -> None:
     settings = settings or Settings.from_env(os.environ)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = build(settings)
     logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()

@@ -1,0 +1,125 @@
+"""Real brokers and a real Redis, started on free ports for the session; workers are real
+``tierstream worker`` processes. Apache Kafka runs through testcontainers where Docker
+answers, and those tests skip cleanly where it does not."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams import devstack
+
+ROOT = Path(__file__).resolve().parents[2]
+_names = itertools.count(1)
+
+
+def docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session", params=["tansu", "kafka"])
+def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(bootstrap host:port, flavor) of a broker for the whole session."""
+    if request.param == "tansu":
+        server = devstack.start_tansu(tmp_path_factory.mktemp("tansu"))
+        yield f"127.0.0.1:{server.port}", "tansu"
+        server.stop()
+        return
+    if not docker_available():
+        pytest.skip("no Docker engine here: Apache Kafka through testcontainers is skipped")
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer().with_kraft() as kafka:
+        yield kafka.get_bootstrap_server(), "kafka"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = devstack.start_valkey(tmp_path_factory.mktemp("valkey"))
+    yield f"redis://127.0.0.1:{server.port}/0"
+    server.stop()
+
+
+@pytest.fixture
+def names() -> dict[str, str]:
+    """Fresh topic, app and Redis prefixes: tests share the broker but nothing else."""
+    n = next(_names)
+    stamp = int(time.time() * 1000) % 10**8
+    return {"topics": f"it{stamp}-{n}-", "app": f"it{stamp}-{n}", "redis": f"it{stamp}-{n}:"}
+
+
+class WorkerProcess:
+    """One ``tierstream worker`` subprocess."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = devstack.free_port()
+        self.log = log
+        self.env = {**env, "TIERSTREAM_WEB_PORT": str(self.port)}
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "WARNING"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def counters(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/counters", timeout=2) as r:
+                body: dict[str, Any] = json.loads(r.read())
+                return body
+        except OSError:
+            return None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str], tmp_path: Path) -> Iterator[Any]:
+    workers: list[WorkerProcess] = []
+
+    def start(partitions: int = 4) -> WorkerProcess:
+        bootstrap, flavor = broker
+        env = {
+            **os.environ,
+            "TIERSTREAM_BROKER": f"kafka://{bootstrap}",
+            "TIERSTREAM_BROKER_FLAVOR": flavor,
+            "TIERSTREAM_REDIS_URL": redis_url,
+            "TIERSTREAM_TOPIC_PREFIX": names["topics"],
+            "TIERSTREAM_REDIS_PREFIX": names["redis"],
+            "TIERSTREAM_APP_ID": names["app"],
+            "TIERSTREAM_PARTITIONS": str(partitions),
+            "TIERSTREAM_DATA_DIR": str(tmp_path / f"w{len(workers)}"),
+        }
+        w = WorkerProcess(env, tmp_path / f"worker{len(workers)}.log")
+        workers.append(w)
+        return w
+
+    yield start
+    for w in workers:
+        w.kill()
+    for w in workers:
+        if w.proc.returncode not in (None, 0, -signal.SIGKILL):
+            print(w.log.read_text()[-5000:])
