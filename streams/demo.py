@@ -64,7 +64,7 @@ def _color(tier_change: dict[str, Any]) -> str:
 
 def describe(v: dict[str, Any]) -> str | None:
     """One terminal line for an output worth showing (None: count it, do not print)."""
-    who = f"{v['customer_id']:<8}"
+    who = f"{v['customer_id'] or '-':<8}"
     if v["type"] == "tier_change":
         if v["direction"] in ("initial",):
             return None
@@ -74,7 +74,7 @@ def describe(v: dict[str, Any]) -> str | None:
         extra = f", {v['grace_days_left']} grace days" if v["alert"] == "downgrade_risk" else ""
         return (
             f"{YELLOW}{v['alert']:<14}{RESET} {who} {v['tier']} -> {v['target_tier']}: {v['metric']} "
-            f"{v['metric_value']}, gap {v['gap']}{extra}  {DIM}RM {v['rm_id']}{RESET}"
+            f"{v['metric_value']}, gap {v['gap']}{extra}  {DIM}RM {v['rm_id'] or 'unassigned'}{RESET}"
         )
     if v["type"] == "risk_signal":
         facts = ", ".join(
@@ -143,7 +143,9 @@ def feed(settings: Settings, customers: int, days: int, pause: float) -> int:
     producer = kafka_admin.producer(settings)
     sent = 0
     try:
-        bank = SyntheticBank(BankConfig(customers=customers, days=days, invalid_rate=0.001, duplicate_rate=0.005))
+        bank = SyntheticBank(
+            BankConfig(customers=customers, days=days, history_days=60, invalid_rate=0.001, duplicate_rate=0.005)
+        )
         for records, eod in by_day(bank.records()):
             date = send_day(producer, settings, records, eod)
             sent += len(records)
@@ -196,7 +198,9 @@ def run(customers: int, days: int, workers: int, max_lines_per_day: int, keep: b
             )
         )
     print(f"  {workers} worker(s) started (logs in {logs})")
-    bank = SyntheticBank(BankConfig(customers=customers, days=days, invalid_rate=0.001, duplicate_rate=0.005))
+    bank = SyntheticBank(
+        BankConfig(customers=customers, days=days, history_days=60, invalid_rate=0.001, duplicate_rate=0.005)
+    )
     tally = Tally()
     stop, first_day_done = threading.Event(), threading.Event()
     watcher = threading.Thread(target=watch_outputs, args=(settings, tally, stop, first_day_done), daemon=True)
@@ -205,6 +209,12 @@ def run(customers: int, days: int, workers: int, max_lines_per_day: int, keep: b
     sent = 0
     try:
         for d, (records, eod) in enumerate(by_day(bank.records())):
+            if d == 0:  # profiles first, so customers start on their own segment's ladder
+                for rec in (r for r in records if r.topic is topics.CUSTOMERS):
+                    producer.send(rec.topic.full_name(settings.topic_prefix), key=rec.key, value=rec.value)
+                producer.flush()
+                time.sleep(1.0)
+                records = [r for r in records if r.topic is not topics.CUSTOMERS]
             date = send_day(producer, settings, records, eod)
             sent += len(records)
             _wait_for_close(r, tally, bank.customers[0].cid, d, days, date, sent, procs)
@@ -247,6 +257,7 @@ def _wait_for_close(
     deadline = time.monotonic() + 120
     next_day = (dt.date.fromisoformat(date) + dt.timedelta(days=1)).isoformat()
     width = shutil.get_terminal_size((100, 20)).columns
+    tty = sys.stdout.isatty()
     while time.monotonic() < deadline:
         for p in procs:
             if p.poll() is not None:
@@ -254,11 +265,13 @@ def _wait_for_close(
         as_of = r.hget(f"demo:customer:{sample}", "as_of")
         with tally.lock:
             outputs = tally.outputs
-        status = f"{_bar(d + 1, days)} day {d + 1}/{days} {date}  {sent:,} events sent, {outputs:,} outputs"
-        sys.stdout.write("\r" + status[: width - 1])
-        sys.stdout.flush()
+        if tty:
+            status = f"{_bar(d + 1, days)} day {d + 1}/{days} {date}  {sent:,} events sent, {outputs:,} outputs"
+            sys.stdout.write("\r" + status[: width - 1])
+            sys.stdout.flush()
         if as_of is not None and as_of.decode() >= next_day:
-            sys.stdout.write("\r" + " " * (width - 1) + "\r")
+            if tty:
+                sys.stdout.write("\r" + " " * (width - 1) + "\r")
             print(f"{BOLD}{date}{RESET} closed  {DIM}{sent:,} events so far, {outputs:,} outputs{RESET}")
             return
         time.sleep(0.1)

@@ -38,6 +38,7 @@ class BankConfig:
     late_rate: float = 0.0  # share of days with one event dated beyond the lateness allowance
     invalid_rate: float = 0.0  # share of records replaced by a malformed copy
     lateness_days: int = 7
+    history_days: int = 0  # opening balances dated this many days before the start
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,12 @@ class SyntheticBank:
     def records(self) -> Iterator[Record]:
         cfg = self.config
         for c in self.customers:
-            yield self._profile(c, cfg.start)
+            yield self._profile(c, cfg.start - timedelta(days=cfg.history_days))
+        if cfg.history_days:
+            # opening balances before the first close, so daily averages have a past
+            opened = cfg.start - timedelta(days=cfg.history_days)
+            for c in self.customers:
+                yield from self._balances(c, opened)
         for d in range(cfg.days):
             day = cfg.start + timedelta(days=d)
             todays: list[Record] = []
@@ -195,13 +201,16 @@ class SyntheticBank:
             c.savings += c.current
             c.current = 0.0
         if not quiet or d == c.twist_day:
-            out.append(self._balance(c, day, "CUR", "current", c.current))
-            out.append(self._balance(c, day, "SAV", "savings", c.savings))
-            if c.wealth:
-                out.append(self._balance(c, day, "WEA", "wealth", c.wealth))
-            if c.loan:
-                c.loan *= 0.999
-                out.append(self._balance(c, day, "LOAN", "loan", c.loan))
+            c.loan *= 0.999
+            out += self._balances(c, day)
+        return out
+
+    def _balances(self, c: _Customer, day: date) -> list[Record]:
+        out = [self._balance(c, day, "CUR", "current", c.current), self._balance(c, day, "SAV", "savings", c.savings)]
+        if c.wealth:
+            out.append(self._balance(c, day, "WEA", "wealth", c.wealth))
+        if c.loan:
+            out.append(self._balance(c, day, "LOAN", "loan", c.loan))
         return out
 
     # --- bad records ----------------------------------------------------------------
