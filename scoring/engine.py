@@ -7,7 +7,7 @@ pipeline must produce what it produces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from schemas.events import EndOfDay, Rejected, parse
 from schemas.topics import Topic
@@ -19,11 +19,20 @@ from scoring.step import ACCEPTED, DEAD, DUPLICATE, Clock, apply_event, close_da
 
 @dataclass
 class Counters:
-    records: int = 0
+    """What happened to the input records (a worker serves these on /counters)."""
+
+    records_in: int = 0
     accepted: int = 0
     duplicates: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, int] = field(default_factory=dict)
     days_closed: int = 0
+
+    def dead(self, reason: str) -> None:
+        self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 class Engine:
@@ -36,12 +45,12 @@ class Engine:
         self.counters = Counters()
 
     def process(self, topic: Topic, source: Source) -> list[Output]:
-        self.counters.records += 1
+        self.counters.records_in += 1
         event = parse(topic, source.raw, self.rules)
         if isinstance(event, Rejected):
             cid = event.value.get("customer_id") if type(event.value) is dict else None
             st = self.states.get(cid) if type(cid) is str else None
-            self._count_dead(event.reason)
+            self.counters.dead(event.reason)
             segment = st.segment if st is not None else None
             return [dead_letter(source, event.reason, event.error, event.value, segment, self.rules)]
         if isinstance(event, EndOfDay):
@@ -55,7 +64,7 @@ class Engine:
         elif step.verdict == DUPLICATE:
             self.counters.duplicates += 1
         elif step.verdict == DEAD:
-            self._count_dead(step.outputs[0].value["reason"])
+            self.counters.dead(step.outputs[0].value["reason"])
         return step.outputs
 
     def close(self, business_date: int) -> list[Output]:
@@ -67,6 +76,3 @@ class Engine:
             for st in self.states.values():
                 outputs += close_day(st, day, self.clock, self.rules).outputs
         return outputs
-
-    def _count_dead(self, reason: str) -> None:
-        self.counters.dead_letters[reason] = self.counters.dead_letters.get(reason, 0) + 1

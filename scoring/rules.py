@@ -76,26 +76,25 @@ class Segment:
     downgrade_grace_days: int
     upgrade_protection_days: int
     candidate_margin: Fraction
+    up_mins: tuple[Number, ...]  # the tiers' mins in the upgrade metric's unit
+    down_mins: tuple[Number, ...]  # ... and in the downgrade metric's unit
 
     def place_up(self, value: Number) -> int:
         """Rank of the highest tier whose min <= value, in the upgrade metric's unit."""
-        rank = 0
-        for i, tier in enumerate(self.tiers):
-            if tier.up_min <= value:
-                rank = i
-            else:
-                break
-        return rank
+        return _place(self.up_mins, value)
 
     def place_down(self, value: Number) -> int:
         """Like ``place_up`` for a value of the downgrade metric."""
-        rank = 0
-        for i, tier in enumerate(self.tiers):
-            if tier.down_min <= value:
-                rank = i
-            else:
-                break
-        return rank
+        return _place(self.down_mins, value)
+
+
+def _place(mins: tuple[Number, ...], value: Number) -> int:
+    rank = 0
+    for i, floor in enumerate(mins):
+        if floor > value:
+            break
+        rank = i
+    return rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +236,8 @@ def _segment(name: str, raw: Any, path: str) -> Segment:
         downgrade_grace_days=grace,
         upgrade_protection_days=protection,
         candidate_margin=margin,
+        up_mins=tuple(t.up_min for t in tiers),
+        down_mins=tuple(t.down_min for t in tiers),
     )
 
 

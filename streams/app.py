@@ -37,11 +37,11 @@ from schemas import topics
 from schemas.events import EndOfDay, Rejected, parse
 from schemas.topics import Topic
 from scoring.days import format_day
+from scoring.engine import Counters
 from scoring.outputs import Output, Source, dead_letter
 from scoring.rules import Rules
 from scoring.state import CustomerState
 from scoring.step import ACCEPTED, DEAD, DUPLICATE, Clock, apply_event, close_day, customer_view
-from streams.counters import Counters
 from streams.devstack import free_port
 from streams.settings import Settings
 from streams.sinks import STREAM_OF, CustomerWrite, Entry, TierSink

@@ -74,7 +74,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 sys.stdout.buffer.write(orjson.dumps({"topic": out.topic.name, "value": out.value}) + b"\n")
     c = engine.counters
     print(
-        f"{c.records} records: {c.accepted} accepted, {c.duplicates} duplicates, "
+        f"{c.records_in} records: {c.accepted} accepted, {c.duplicates} duplicates, "
         f"dead letters {c.dead_letters or 0}, {c.days_closed} days closed, {len(engine.states)} customers",
         file=sys.stderr,
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from streams.settings import DEV_STATE
+from streams.settings import DEV_STATE, read_dev_state
 
 LOCAL_REDIS = ("127.0.0.1", 6379)
 
@@ -150,11 +150,9 @@ def _alive(pid: object) -> bool:
 
 
 def status(data_dir: Path) -> dict[str, object] | None:
-    path = data_dir / DEV_STATE
-    if not path.exists():
-        return None
-    state: dict[str, object] = json.loads(path.read_text())
-    state["running"] = _alive(state.get("broker_pid"))
+    state = read_dev_state(data_dir)
+    if state is not None:
+        state["running"] = _alive(state.get("broker_pid"))
     return state
 
 

@@ -30,6 +30,19 @@ def rules_with(**changes: Any) -> Rules:
     return rules_from_mapping(doc)
 
 
+def by_aum(grace: int = 0, protection: int = 0, **changes: Any) -> Rules:
+    """Retail downgrades judged on current AUM (not a 30-day average): the shortest way
+    to work a watch out by hand."""
+    return rules_with(
+        **{
+            "segments.retail.downgrade_metric": "aum",
+            "segments.retail.upgrade_protection_days": protection,
+            "segments.retail.downgrade_grace_days": grace,
+            **changes,
+        }
+    )
+
+
 class Bank:
     """Sends events to an Engine; each call returns the output values it produced."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas import topics
-from tests.bank import Bank, of_type, rules_with
+from tests.bank import Bank, by_aum, of_type, rules_with
 
 
 def test_first_eod_closes_only_its_own_date() -> None:
@@ -25,15 +25,7 @@ def test_eod_for_a_closed_day_does_nothing() -> None:
 
 
 def test_skipped_days_are_judged_one_by_one() -> None:
-    bank = Bank(
-        rules_with(
-            **{
-                "segments.retail.downgrade_metric": "aum",
-                "segments.retail.upgrade_protection_days": 0,
-                "segments.retail.downgrade_grace_days": 2,
-            }
-        )
-    )
+    bank = Bank(by_aum(grace=2, protection=0))
     bank.balance("c1", "2026-11-01", "60000")
     bank.eod("2026-11-01")
     bank.balance("c1", "2026-11-02", "10")
@@ -77,15 +69,7 @@ def test_late_events_are_dead_letters() -> None:
 
 
 def test_late_correction_changes_history_but_not_judged_days() -> None:
-    bank = Bank(
-        rules_with(
-            **{
-                "segments.retail.downgrade_metric": "aum",
-                "segments.retail.upgrade_protection_days": 0,
-                "segments.retail.downgrade_grace_days": 5,
-            }
-        )
-    )
+    bank = Bank(by_aum(grace=5, protection=0))
     bank.balance("c1", "2026-11-01", "60000")
     bank.eod("2026-11-01")
     bank.balance("c1", "2026-11-02", "10")
@@ -155,16 +139,7 @@ def test_dead_letters_do_not_take_sequence_numbers() -> None:
 
 
 def test_close_outputs_start_the_next_day_in_the_rules_timezone() -> None:
-    bank = Bank(
-        rules_with(
-            timezone="Asia/Shanghai",
-            **{
-                "segments.retail.downgrade_metric": "aum",
-                "segments.retail.upgrade_protection_days": 0,
-                "segments.retail.downgrade_grace_days": 1,
-            },
-        )
-    )
+    bank = Bank(by_aum(grace=1, protection=0, timezone="Asia/Shanghai"))
     bank.balance("c1", "2026-11-01", "60000", time="12:00:00")  # 20:00 in Shanghai, 11-01
     bank.eod("2026-11-01")
     bank.balance("c1", "2026-11-02", "1")

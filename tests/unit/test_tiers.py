@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.bank import Bank, days, of_type, rules_with
+from scoring.rules import Rules
+from tests.bank import Bank, by_aum, days, of_type, rules_with
 
 
 def changes(outputs: list[dict[str, object]]) -> list[tuple[object, object, object]]:
@@ -45,9 +46,9 @@ def test_upgrade_counts_every_asset_account() -> None:
     ]
 
 
-def _gold_customer(**rule_changes: object) -> Bank:
+def _gold_customer(rules: Rules | None = None) -> Bank:
     """c1 enters gold on 2026-11-01 (aum 60,000; E = 2026-11-01)."""
-    bank = Bank(rules_with(**rule_changes))
+    bank = Bank(rules)
     bank.balance("c1", "2026-11-01", "60000")
     bank.eod("2026-11-01")
     return bank
@@ -55,13 +56,7 @@ def _gold_customer(**rule_changes: object) -> Bank:
 
 def test_downgrade_waits_for_grace_days() -> None:
     # downgrade by aum, no protection, G = 2: below days 0, 1, 2 -> moved at the close of #2
-    bank = _gold_customer(
-        **{
-            "segments.retail.downgrade_metric": "aum",
-            "segments.retail.upgrade_protection_days": 0,
-            "segments.retail.downgrade_grace_days": 2,
-        }
-    )
+    bank = _gold_customer(by_aum(grace=2, protection=0))
     bank.balance("c1", "2026-11-02", "44999.99")  # keep line = 50,000 x 0.9 = 45,000; 44,999.99 is below
     first = bank.eod("2026-11-02")  # below day #0: the watch starts
     assert changes(first) == []
@@ -78,7 +73,7 @@ def test_downgrade_waits_for_grace_days() -> None:
 
 
 def test_the_keep_line_itself_is_not_below() -> None:
-    bank = _gold_customer(**{"segments.retail.downgrade_metric": "aum", "segments.retail.upgrade_protection_days": 0})
+    bank = _gold_customer(by_aum(grace=30, protection=0))
     bank.balance("c1", "2026-11-02", "45000.00")  # = keep line: not below
     assert bank.eod("2026-11-02") == []
     assert bank.state("c1").watch is None
@@ -101,13 +96,7 @@ def test_default_grace_moves_on_the_31st_consecutive_below_day() -> None:
 
 
 def test_a_day_that_is_not_below_ends_the_watch() -> None:
-    bank = _gold_customer(
-        **{
-            "segments.retail.downgrade_metric": "aum",
-            "segments.retail.upgrade_protection_days": 0,
-            "segments.retail.downgrade_grace_days": 2,
-        }
-    )
+    bank = _gold_customer(by_aum(grace=2, protection=0))
     bank.balance("c1", "2026-11-02", "40000")
     assert of_type(bank.eod("2026-11-02"), "rm_alert", "downgrade_risk")  # #0
     bank.eod("2026-11-03")  # #1
@@ -122,13 +111,7 @@ def test_a_day_that_is_not_below_ends_the_watch() -> None:
 
 
 def test_zero_grace_moves_on_the_first_below_day_without_a_warning() -> None:
-    bank = _gold_customer(
-        **{
-            "segments.retail.downgrade_metric": "aum",
-            "segments.retail.upgrade_protection_days": 0,
-            "segments.retail.downgrade_grace_days": 0,
-        }
-    )
+    bank = _gold_customer(by_aum(grace=0, protection=0))
     bank.balance("c1", "2026-11-02", "100")
     out = bank.eod("2026-11-02")
     assert changes(out) == [("downgrade", "gold", "mass")]
@@ -137,13 +120,7 @@ def test_zero_grace_moves_on_the_first_below_day_without_a_warning() -> None:
 
 def test_a_new_tier_is_protected() -> None:
     # protection 3 days, G = 0; E = 2026-11-01: below days need D >= 2026-11-04
-    bank = _gold_customer(
-        **{
-            "segments.retail.downgrade_metric": "aum",
-            "segments.retail.upgrade_protection_days": 3,
-            "segments.retail.downgrade_grace_days": 0,
-        }
-    )
+    bank = _gold_customer(by_aum(grace=0, protection=3))
     bank.balance("c1", "2026-11-02", "100")
     assert bank.eod("2026-11-02") == []
     assert bank.eod("2026-11-03") == []
@@ -228,13 +205,7 @@ def test_first_profile_with_override_is_an_initial_placement() -> None:
 
 
 def test_pinned_customer_is_never_watched() -> None:
-    bank = _gold_customer(
-        **{
-            "segments.retail.downgrade_metric": "aum",
-            "segments.retail.upgrade_protection_days": 0,
-            "segments.retail.downgrade_grace_days": 0,
-        }
-    )
+    bank = _gold_customer(by_aum(grace=0, protection=0))
     bank.profile("c1", "2026-11-02", override="gold")
     bank.balance("c1", "2026-11-02", "1")
     assert bank.eod("2026-11-02") == [] and bank.state("c1").tier == "gold"
