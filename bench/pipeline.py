@@ -165,7 +165,8 @@ def main() -> None:
             lats.append(latencies)
             qs = statistics.quantiles(latencies, n=100)
             print(
-                f"run {run + 1}: {rate:,.0f} events/s; latency p50 {qs[49]:.0f} ms p99 {qs[98]:.0f} ms ({len(latencies)} changes)"
+                f"run {run + 1}: {rate:,.0f} events/s; "
+                f"latency p50 {qs[49]:.0f} ms p99 {qs[98]:.0f} ms ({len(latencies)} changes)"
             )
     finally:
         broker.stop()
@@ -173,7 +174,8 @@ def main() -> None:
     p50 = statistics.median(statistics.quantiles(x, n=100)[49] for x in lats)
     p99 = statistics.median(statistics.quantiles(x, n=100)[98] for x in lats)
     print(
-        f"median of {args.runs}: {statistics.median(rates):,.0f} events/s per worker; input -> tier change p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+        f"median of {args.runs}: {statistics.median(rates):,.0f} events/s per worker; "
+        f"input -> tier change p50 {p50:.0f} ms, p99 {p99:.0f} ms"
     )
 
 
