@@ -16,12 +16,13 @@ import timeit
 from schemas.events import EndOfDay, Rejected, parse
 from schemas.rules import load_rules
 from scoring.outputs import Source
+from scoring.rules import Rules
 from scoring.state import CustomerState
 from scoring.step import Clock, apply_event, close_day
-from streams.synthetic import BankConfig, SyntheticBank
+from streams.synthetic import BankConfig, Record, SyntheticBank
 
 
-def one_run(records: list, rules) -> tuple[float, float, float, dict[str, CustomerState]]:  # type: ignore[type-arg]
+def one_run(records: list[Record], rules: Rules) -> tuple[float, float, float, dict[str, CustomerState]]:
     """Returns (validate s, validate+apply s, close s per customer-day, final states)."""
     source = Source("bench", 0, 0, None, None)
     states: dict[str, CustomerState] = {}
@@ -60,7 +61,10 @@ def main() -> None:
     records = list(SyntheticBank(BankConfig(customers=args.customers, days=args.days)).records())
     events = sum(1 for r in records if r.topic.name != "eod")
     print(f"stream: {args.customers} customers x {args.days} days = {events} customer events, {args.days} closes")
-    validate, both, close, states = [], [], [], {}
+    validate: list[float] = []
+    both: list[float] = []
+    close: list[float] = []
+    states: dict[str, CustomerState] = {}
     for _ in range(args.runs):
         p, b, c, states = one_run(records, rules)
         validate.append(events / p)

@@ -80,7 +80,8 @@ def _fast_fetch() -> None:
         return consumer
 
     patched._tierstream = True  # type: ignore[attr-defined]
-    faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = patched
+    # no setting exists for it: replace the factory, keep everything else it does
+    faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = patched  # type: ignore[method-assign]
 
 
 def frame(header: list[Any], raw: bytes | None) -> bytes:
@@ -108,7 +109,7 @@ def customer_of(raw: bytes | None) -> str | None:
 
 def partition_of(customer_id: str, partitions: int) -> int:
     """The routed partition of a customer: Kafka's default partitioner on the key."""
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -137,6 +138,7 @@ class Pipeline:
         rules: Rules,
         sink: TierSink,
         input_partitions: dict[str, int],
+        replication: int = 1,
         now: Callable[[], float] = time.time,
     ) -> None:
         _fast_fetch()
@@ -155,7 +157,7 @@ class Pipeline:
             broker=settings.broker,
             store="memory://",
             topic_partitions=settings.partitions,
-            topic_replication_factor=1 if tansu else 3,
+            topic_replication_factor=replication,
             web_port=settings.web_port or free_port(),  # 0: any free port
             datadir=str(settings.data_dir / "worker"),
             consumer_auto_offset_reset="earliest",
@@ -187,7 +189,8 @@ class Pipeline:
             value_serializer="raw",
         )
         self.states = self.app.Table("customer-state", partitions=settings.partitions)
-        self.states.value_serializer = "tierstate"  # Faust derives serializers from types only
+        # Faust derives a table's serializers from its types only; the codec is ours
+        self.states.value_serializer = "tierstate"  # type: ignore[attr-defined]
         self.clocks = self.app.Table("clock", partitions=settings.partitions)
         self._partitions: dict[int, _Partition] = {}
         # router bookkeeping per input partition: latest timestamp and offset routed
@@ -197,7 +200,7 @@ class Pipeline:
         self.app.agent(self.inputs, name="route")(self._route)
         self.app.agent(self.routed, name="score")(self._score)
         self.app.timer(WATERMARK_INTERVAL)(self._send_watermarks)
-        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # mode's stub wants a bare function
         # Faust binds page functions to its View: plain functions, not bound methods
         self.app.page("/health")(lambda view, request: self._health(view))
         self.app.page("/counters")(lambda view, request: self._counters_page(view))
@@ -260,7 +263,8 @@ class Pipeline:
             return False
         position = self._next_offset.get(source)
         if position is None:
-            committed = self.app.consumer._committed_offset.get(tp)  # nothing routed in this run
+            # nothing routed in this run: start from what the group had committed
+            committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
             position = committed if committed is not None else 0
         return bool(position >= high)
 
@@ -274,8 +278,9 @@ class Pipeline:
             part = self._partitions[q] = _Partition(members)
         return part
 
-    async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
+    async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # held and pending events of revoked partitions are un-acked: their new owner replays them
+        revoked = args[0] if args else kwargs.get("revoked", ())
         for tp in revoked:
             if tp.topic == self.routed.get_topic_name():
                 self._partitions.pop(tp.partition, None)
@@ -305,6 +310,7 @@ class Pipeline:
                 part.pending.append(_Pending(header[4], parsed.business_date, event))
                 part.pending.sort(key=lambda p: p.ts)
             else:
+                assert isinstance(parsed, Rejected)  # the eod parser returns nothing else
                 if q == 0:  # one dead letter for the record, not one per routed copy
                     self.counters.records_in += 1
                     await self._dead(header, raw, parsed)
@@ -348,8 +354,7 @@ class Pipeline:
         if isinstance(parsed, Rejected):
             await self._dead(header, raw, parsed)
             return
-        if isinstance(parsed, EndOfDay):  # an eod value on a customer topic cannot parse as one
-            raise AssertionError("unreachable")
+        assert not isinstance(parsed, EndOfDay)  # customer topics never parse as an eod
         q = self.routed_partition(parsed.customer_id)
         clock = self._clock(q)
         state = self.states.get(parsed.customer_id)

@@ -93,11 +93,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     elif args.action == "down":
         print("stopped" if devstack.down(data_dir) else "nothing was running")
     else:
-        state = devstack.status(data_dir)
-        if state is None:
+        current = devstack.status(data_dir)
+        if current is None:
             print("not running")
             return 1
-        print(f"{'running' if state['running'] else 'stopped'}: broker {state['broker']}  redis {state['redis_url']}")
+        running = "running" if current["running"] else "stopped"
+        print(f"{running}: broker {current['broker']}  redis {current['redis_url']}")
     return 0
 
 

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -262,7 +262,7 @@ def _wait_for_close(
         for p in procs:
             if p.poll() is not None:
                 raise SystemExit("a worker stopped; see its log in .tierstream/demo-logs")
-        as_of = r.hget(f"demo:customer:{sample}", "as_of")
+        as_of = cast(bytes | None, r.hget(f"demo:customer:{sample}", "as_of"))
         with tally.lock:
             outputs = tally.outputs
         if tty:

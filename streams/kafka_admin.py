@@ -25,6 +25,19 @@ def _admin(settings: Settings, timeout: float = 30.0) -> KafkaAdminClient:
             time.sleep(0.5)
 
 
+def replication_factor(settings: Settings) -> int:
+    """3 where the cluster has three brokers or more, else as many as it has (Tansu: 1)."""
+    if settings.broker_flavor == "tansu":
+        return 1
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, client_id="tierstream-meta")
+    try:
+        consumer.topics()  # fetches cluster metadata
+        brokers = len(consumer._client.cluster.brokers())  # kafka-python has no public call for it
+    finally:
+        consumer.close()
+    return max(1, min(3, brokers))
+
+
 def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> None:
     """Create the input and output topics (and ``extra``) with the configured partitions.
 
@@ -34,7 +47,7 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> None:
     admin = _admin(settings)
     try:
         existing = set(admin.list_topics())
-        replication = 1 if settings.broker_flavor == "tansu" else 3
+        replication = replication_factor(settings)
         missing = [NewTopic(n, settings.partitions, replication) for n in names if n not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker

@@ -35,8 +35,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         data_dir = Path(env.get("TIERSTREAM_DATA_DIR", "./.tierstream"))
         dev = read_dev_state(data_dir)
-        broker = env.get("TIERSTREAM_BROKER") or (dev or {}).get("broker")
-        redis_url = env.get("TIERSTREAM_REDIS_URL") or (dev or {}).get("redis_url")
+        broker = env.get("TIERSTREAM_BROKER") or str((dev or {}).get("broker") or "")
+        redis_url = env.get("TIERSTREAM_REDIS_URL") or str((dev or {}).get("redis_url") or "")
         if not broker:
             raise SettingsError("TIERSTREAM_BROKER is not set and no development stack runs: `tierstream dev up`")
         if not redis_url:

@@ -10,7 +10,7 @@ from faust.worker import Worker
 from schemas import topics
 from schemas.rules import load_rules
 from streams.app import Pipeline
-from streams.kafka_admin import ensure_topics, partition_counts
+from streams.kafka_admin import ensure_topics, partition_counts, replication_factor
 from streams.settings import Settings
 from streams.sinks import RedisTierSink
 
@@ -20,7 +20,7 @@ def build(settings: Settings) -> Pipeline:
     ensure_topics(settings)
     inputs = [t.full_name(settings.topic_prefix) for t in topics.INPUTS]
     sink = RedisTierSink(settings.redis_url, settings.redis_prefix)
-    return Pipeline(settings, rules, sink, partition_counts(settings, inputs))
+    return Pipeline(settings, rules, sink, partition_counts(settings, inputs), replication_factor(settings))
 
 
 def run(settings: Settings | None = None, loglevel: str = "INFO") -> None:
