@@ -213,7 +213,7 @@ def run(customers: int, days: int, workers: int, max_lines_per_day: int, keep: b
                 for rec in (r for r in records if r.topic is topics.CUSTOMERS):
                     producer.send(rec.topic.full_name(settings.topic_prefix), key=rec.key, value=rec.value)
                 producer.flush()
-                time.sleep(1.0)
+                _wait_for_placement(r, bank.customers[-1].cid, procs)
                 records = [r for r in records if r.topic is not topics.CUSTOMERS]
             date = send_day(producer, settings, records, eod)
             sent += len(records)
@@ -248,6 +248,15 @@ def run(customers: int, days: int, workers: int, max_lines_per_day: int, keep: b
     else:
         print(f"the development stack is still up ({stack['broker']}); stop it with `tierstream dev down`")
     return 0
+
+
+def _wait_for_placement(r: redis.Redis, customer: str, procs: list[Any], timeout: float = 90.0) -> None:
+    """Wait until the workers have placed ``customer`` (they have joined and read profiles)."""
+    deadline = time.monotonic() + timeout
+    while not r.exists(f"demo:customer:{customer}"):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise SystemExit("the workers did not start; see their logs in .tierstream/demo-logs")
+        time.sleep(0.1)
 
 
 def _wait_for_close(
