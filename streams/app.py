@@ -290,7 +290,7 @@ class Pipeline:
             try:
                 await self._score_one(stream, event)
             except Exception:  # an infrastructure error that survived the retries: stop loudly
-                log.exception("scorer failed on %s", event.message.tp)
+                log.exception("event=scorer_failed topic=%s partition=%d", event.message.topic, event.message.partition)
                 raise
 
     async def _score_one(self, stream: Any, event: Any) -> None:
@@ -406,7 +406,7 @@ class Pipeline:
                     await self.sink.write(writes)
                     writes = []
             await self.sink.write(writes)
-            log.info("partition %d closed %s for %d customers", q, format_day(day), len(part.members))
+            log.info("event=day_closed partition=%d day=%s customers=%d", q, format_day(day), len(part.members))
 
     def _clock(self, q: int) -> Clock:
         return Clock(self.clocks.get(str(q)))

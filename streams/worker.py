@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 from faust.worker import Worker
@@ -23,9 +22,20 @@ def build(settings: Settings) -> Pipeline:
     return Pipeline(settings, rules, sink, partition_counts(settings, inputs), replication_factor(settings))
 
 
+def logging_config(loglevel: str) -> dict[str, object]:
+    """key=value log lines, one event per line, for log shippers and grep alike."""
+    line = "ts=%(asctime)s level=%(levelname)s logger=%(name)s pid=%(process)d %(message)s"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"kv": {"format": line}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv"}},
+        "root": {"level": loglevel.upper(), "handlers": ["stderr"]},
+    }
+
+
 def run(settings: Settings | None = None, loglevel: str = "INFO") -> None:
     settings = settings or Settings.from_env(os.environ)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = build(settings)
-    logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()
+    Worker(pipeline.app, loglevel=loglevel, logging_config=logging_config(loglevel)).execute_from_commandline()
