@@ -21,17 +21,20 @@ No business decision is taken here: the core decides, this module moves bytes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.serializers import codecs
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from kafka import KafkaConsumer, TopicPartition
 
 from schemas import topics
 from schemas.events import EndOfDay, Rejected, parse
@@ -49,20 +52,51 @@ from streams.sinks import STREAM_OF, CustomerWrite, Entry, TierSink
 log = logging.getLogger("tierstream")
 
 REC, EOD, WM = "R", "E", "W"
+_TOPIC_OF = {
+    "tier_change": topics.TIER_CHANGES.name,
+    "rm_alert": topics.RM_ALERTS.name,
+    "risk_signal": topics.RISK_SIGNALS.name,
+    "dead_letter": topics.DEAD_LETTERS.name,
+}
 FETCH_WAIT_MS = 10  # Faust hard-codes 1500 ms; Tansu then holds every fetch that long (INFRA.md)
 WATERMARK_INTERVAL = 0.1  # seconds between watermark rounds
 IDLE_AFTER_MS = 500  # an input partition read to its end this long ago is idle
 
 
-class StateCodec(codecs.Codec):
-    """Faust table values: CustomerState <-> its compact bytes."""
+@dataclass
+class Stored:
+    """A table value: a customer's state and the outputs it counts as sent that Kafka has
+    not acknowledged yet. Both travel in one changelog record (a transactional outbox):
+    a crash can lose both, and the event is replayed, or keep both, and the outbox is
+    sent again on recovery; never the state without its outputs."""
 
-    def _dumps(self, obj: Any) -> bytes:
-        data: bytes = obj.to_bytes()
+    state: CustomerState
+    outbox: list[tuple[int, bytes]] = field(default_factory=list)  # (sequence, value JSON)
+
+    class _options:
+        serializer = "tierstate"
+
+    @classmethod
+    def from_data(cls, data: Any, preferred_type: Any = None) -> Any:
+        """Faust's hook to rebuild a value: the codec has already built it."""
         return data
 
+
+class StateCodec(codecs.Codec):
+    """Stored <-> the state's compact bytes, then one line per outbox entry."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        lines = [obj.state.to_bytes()]
+        lines += [b"%d %s" % (seq, value) for seq, value in obj.outbox]
+        return b"\n".join(lines)
+
     def _loads(self, s: bytes) -> Any:
-        return CustomerState.from_bytes(s)
+        head, *rest = s.split(b"\n")
+        outbox = []
+        for line in rest:
+            seq, _, value = line.partition(b" ")
+            outbox.append((int(seq), value))
+        return Stored(CustomerState.from_bytes(head), outbox)
 
 
 codecs.register("tierstate", StateCodec())
@@ -82,6 +116,42 @@ def _fast_fetch() -> None:
     patched._tierstream = True  # type: ignore[attr-defined]
     # no setting exists for it: replace the factory, keep everything else it does
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = patched  # type: ignore[method-assign]
+
+
+def _exact_end_offsets(bootstrap: str) -> None:
+    """Tansu answers ListOffsets(latest) short when a partition's last batch held several
+    records, and Faust then ends table recovery early (INFRA.md). Read past the reported
+    end of each changelog partition and count what is really there."""
+    consumer_class = faust_aiokafka.Consumer
+    if getattr(consumer_class.highwaters, "_tierstream", False):
+        return
+    reported_highwaters = consumer_class.highwaters
+
+    async def highwaters(self: Any, *partitions: Any) -> Any:
+        reported = await reported_highwaters(self, *partitions)
+        return await asyncio.to_thread(_probe_ends, bootstrap, dict(reported))
+
+    highwaters._tierstream = True  # type: ignore[attr-defined]
+    consumer_class.highwaters = highwaters  # type: ignore[method-assign]
+
+
+def _probe_ends(bootstrap: str, reported: dict[Any, int | None]) -> dict[Any, int | None]:
+    wanted = {TopicPartition(tp.topic, tp.partition): tp for tp, end in reported.items() if end is not None}
+    if not wanted:
+        return reported
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        probe.assign(list(wanted))
+        for ktp, tp in wanted.items():
+            probe.seek(ktp, reported[tp])
+        ends = dict(reported)
+        while batch := probe.poll(timeout_ms=300):
+            for ktp, records in batch.items():
+                tp = wanted[ktp]
+                ends[tp] = max(ends[tp] or 0, records[-1].offset + 1)
+        return ends
+    finally:
+        probe.close()
 
 
 def frame(header: list[Any], raw: bytes | None) -> bytes:
@@ -142,6 +212,8 @@ class Pipeline:
         now: Callable[[], float] = time.time,
     ) -> None:
         _fast_fetch()
+        if settings.broker_flavor == "tansu":
+            _exact_end_offsets(settings.bootstrap)
         self.settings = settings
         self.rules = rules
         self.sink = sink
@@ -188,11 +260,11 @@ class Pipeline:
             key_serializer="raw",
             value_serializer="raw",
         )
-        self.states = self.app.Table("customer-state", partitions=settings.partitions)
-        # Faust derives a table's serializers from its types only; the codec is ours
-        self.states.value_serializer = "tierstate"  # type: ignore[attr-defined]
+        # Faust takes a table's codec from its value type, for writing and for recovery
+        self.states = self.app.Table("customer-state", partitions=settings.partitions, value_type=Stored)
         self.clocks = self.app.Table("clock", partitions=settings.partitions)
         self._partitions: dict[int, _Partition] = {}
+        self._acked: dict[str, set[int]] = {}  # sequences Kafka has acknowledged, per customer
         # router bookkeeping per input partition: latest timestamp and offset routed
         self._last_ts: dict[str, int] = {}
         self._next_offset: dict[str, int] = {}
@@ -270,13 +342,30 @@ class Pipeline:
 
     # --- score --------------------------------------------------------------------
 
-    def _partition(self, q: int) -> _Partition:
+    async def _partition(self, q: int) -> _Partition:
         part = self._partitions.get(q)
         if part is None:
             n = self.settings.partitions
             members = {k for k in self.states if partition_of(k, n) == q}
             part = self._partitions[q] = _Partition(members)
+            await self._resend_outboxes(q, members)
         return part
+
+    async def _resend_outboxes(self, q: int, members: set[str]) -> None:
+        """Outputs a recovered state counts as sent but Kafka never acknowledged: send them
+        again (same event_id; Redis applies nothing twice)."""
+        clock = self._clock(q)
+        writes = []
+        for cid in sorted(members):
+            stored = self.states.get(cid)
+            if stored is None or not stored.outbox:
+                continue
+            values = [orjson.loads(v) for _, v in stored.outbox]
+            await self._publish(cid, values)
+            writes.append(self._customer_write(stored.state, clock, values))
+        if writes:
+            log.info("event=outboxes_resent partition=%d customers=%d", q, len(writes))
+            await self.sink.write(writes)
 
     async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # held and pending events of revoked partitions are un-acked: their new owner replays them
@@ -296,7 +385,7 @@ class Pipeline:
     async def _score_one(self, stream: Any, event: Any) -> None:
         m = event.message
         q = m.partition
-        part = self._partition(q)
+        part = await self._partition(q)
         header, raw = unframe(m.value)
         kind = header[0]
         if kind == WM:
@@ -355,34 +444,33 @@ class Pipeline:
             await self._dead(header, raw, parsed)
             return
         assert not isinstance(parsed, EndOfDay)  # customer topics never parse as an eod
-        q = self.routed_partition(parsed.customer_id)
+        cid = parsed.customer_id
+        q = self.routed_partition(cid)
         clock = self._clock(q)
-        state = self.states.get(parsed.customer_id)
-        step = apply_event(state, parsed, source, clock, self.rules)
-        # Outputs are queued before the state that says they happened: a crash that keeps
-        # the state but loses the outputs would never send them again. (Queued, not
-        # acknowledged: this narrows the window; see README, "Crash safety".)
-        await self._send(step.outputs)
+        stored = self.states.get(cid)
+        step = apply_event(stored.state if stored else None, parsed, source, clock, self.rules)
+        values = self._stamp(step.outputs)
         if step.verdict == ACCEPTED:
             self.counters.accepted += 1
             assert step.state is not None
-            if state is None:
-                self._partition(q).members.add(parsed.customer_id)
-            self.states[parsed.customer_id] = step.state  # reassign: reaches the changelog
+            if stored is None:
+                (await self._partition(q)).members.add(cid)
+            self._store(cid, stored, step.state, values)
         elif step.verdict == DUPLICATE:
             self.counters.duplicates += 1
         elif step.verdict == DEAD:
             self.counters.dead(step.outputs[0].value["reason"])
+        await self._publish(cid, values)
         if step.evaluated and step.state is not None:
-            await self.sink.write([self._customer_write(step.state, clock, step.outputs)])
+            await self.sink.write([self._customer_write(step.state, clock, values)])
 
     async def _dead(self, header: list[Any], raw: bytes | None, rejected: Rejected) -> None:
         _, topic_name, partition, offset, _, key = header
         cid = rejected.value.get("customer_id") if type(rejected.value) is dict else None
-        state = self.states.get(cid) if type(cid) is str and cid else None
+        stored = self.states.get(cid) if type(cid) is str and cid else None
         self.counters.dead(rejected.reason)
         source = Source(topic_name, partition, offset, None if key is None else key.encode("latin-1"), raw)
-        segment = state.segment if state is not None else None
+        segment = stored.state.segment if stored is not None else None
         await self._send([dead_letter(source, rejected.reason, rejected.error, rejected.value, segment, self.rules)])
 
     async def _close(self, q: int, part: _Partition, business_date: int) -> None:
@@ -393,15 +481,16 @@ class Pipeline:
             self.counters.days_closed += 1
             writes: list[CustomerWrite] = []
             for cid in sorted(part.members):
-                state = self.states.get(cid)
-                if state is None:
+                stored = self.states.get(cid)
+                if stored is None:
                     continue
-                step = close_day(state, day, clock, self.rules)
+                step = close_day(stored.state, day, clock, self.rules)
                 if not step.evaluated:
                     continue
-                await self._send(step.outputs)  # before the state, as in _record
-                self.states[cid] = state
-                writes.append(self._customer_write(state, clock, step.outputs))
+                values = self._stamp(step.outputs)
+                self._store(cid, stored, stored.state, values)
+                await self._publish(cid, values)
+                writes.append(self._customer_write(stored.state, clock, values))
                 if len(writes) >= 500:
                     await self.sink.write(writes)
                     writes = []
@@ -416,27 +505,50 @@ class Pipeline:
 
     # --- outputs ------------------------------------------------------------------
 
-    async def _send(self, outputs: list[Output]) -> None:
+    def _stamp(self, outputs: list[Output]) -> list[dict[str, Any]]:
         stamp = _rfc3339_now(self.now())
         for out in outputs:
             out.value["emitted_at"] = stamp
-            self.counters.outputs[out.value["type"]] = self.counters.outputs.get(out.value["type"], 0) + 1
-            key = None if out.key is None else out.key.encode()
-            await self._topic[out.topic.name].send(key=key, value=orjson.dumps(out.value))
+        return [out.value for out in outputs]
 
-    def _customer_write(self, st: CustomerState, clock: Clock, outputs: list[Output]) -> CustomerWrite:
+    def _store(self, cid: str, old: Stored | None, state: CustomerState, values: list[dict[str, Any]]) -> None:
+        """Write the state with every output it counts as sent and Kafka has not acknowledged."""
+        acked = self._acked.pop(cid, set())
+        outbox = [(seq, v) for seq, v in (old.outbox if old else []) if seq not in acked]
+        outbox += [(v["sequence"], orjson.dumps(v)) for v in values if v["sequence"] is not None]
+        self.states[cid] = Stored(state, outbox)  # reassign: reaches the changelog
+
+    async def _publish(self, cid: str, values: list[dict[str, Any]]) -> None:
+        """Send a customer's outputs; note each one Kafka acknowledges."""
+        for v in values:
+            self.counters.outputs[v["type"]] = self.counters.outputs.get(v["type"], 0) + 1
+            topic = self._topic[_TOPIC_OF[v["type"]]]
+            key = None if v["customer_id"] is None else v["customer_id"].encode()
+            # Faust's FutureMessage: an asyncio future resolved when the broker acknowledges
+            future = cast(asyncio.Future[Any], await topic.send(key=key, value=orjson.dumps(v)))
+            if v["sequence"] is not None:
+                future.add_done_callback(partial(self._confirm, cid, v["sequence"]))
+
+    def _confirm(self, cid: str, sequence: int, future: Any) -> None:
+        if future.cancelled() or future.exception() is not None:
+            # stays in the outbox: sent again when the partition is next recovered
+            log.warning("event=output_not_acknowledged customer=%s sequence=%d", cid, sequence)
+            return
+        self._acked.setdefault(cid, set()).add(sequence)
+
+    async def _send(self, outputs: list[Output]) -> None:
+        """Outputs no state records (dead letters): a replay makes them again."""
+        values = self._stamp(outputs)
+        for v in values:
+            await self._publish(v["customer_id"] or "", [v])
+
+    def _customer_write(self, st: CustomerState, clock: Clock, values: list[dict[str, Any]]) -> CustomerWrite:
         fields = customer_view(st, clock, self.rules)
         fields["updated_at"] = _rfc3339_now(self.now())
         entries = [
-            Entry(
-                STREAM_OF[o.value["type"]],
-                o.value["sequence"],
-                o.value["event_id"],
-                orjson.dumps(o.value),
-                o.value["type"] == "tier_change",
-            )
-            for o in outputs
-            if o.value["type"] in STREAM_OF
+            Entry(STREAM_OF[v["type"]], v["sequence"], v["event_id"], orjson.dumps(v), v["type"] == "tier_change")
+            for v in values
+            if v["type"] in STREAM_OF
         ]
         return CustomerWrite(st.customer_id, st.sequence, fields["as_of"], fields, entries)
 
