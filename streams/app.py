@@ -287,7 +287,7 @@ class Pipeline:
             raw: bytes | None = m.value
             key = None if m.key is None else m.key.decode("latin-1")
             header = [REC, m.topic, m.partition, m.offset, ts, key]
-            if self.input_by_name[m.topic] is topics.EOD:
+            if not self.input_by_name[m.topic].keyed_by_customer:  # eod: for every customer
                 header[0] = EOD
                 for q in range(self.settings.partitions):
                     await self.routed.send(value=frame(header, raw), partition=q)

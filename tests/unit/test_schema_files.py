@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from schemas import topics
-from schemas.events import Rejected, parse
+from schemas.events import REASONS, Rejected, parse
 from schemas.rules import load_rules
 from tests.bank import Bank
 
@@ -25,6 +25,10 @@ def schema(topic: topics.Topic) -> dict[str, Any]:
 def test_every_topic_has_a_valid_schema_file() -> None:
     for topic in topics.ALL:
         jsonschema.Draft202012Validator.check_schema(schema(topic))
+
+
+def test_the_dead_letter_schema_lists_the_reasons_in_check_order() -> None:
+    assert schema(topics.DEAD_LETTERS)["properties"]["reason"]["enum"] == list(REASONS)
 
 
 def test_a_realistic_day_of_outputs_matches_the_published_schemas() -> None:
