@@ -9,12 +9,12 @@ Two agents and a timer:
   partition. Records without a usable customer become dead letters here.
 - ``watermarks`` (a timer) tells every routed partition, for each input partition this
   worker reads, a time W such that every record of that input partition stamped before W
-  has been forwarded.
-- ``score`` consumes ``routed`` with manual acks. Per routed partition it keeps the day
-  closes that wait: a close of D takes effect once every input partition's watermark has
-  passed the ``eod`` record's timestamp, and records stamped at or after a waiting close
-  are held (un-acked, so a crash replays them) until it has. Everything else goes through
-  the scoring core; state lives in a Faust table, outputs go to Kafka and Redis.
+  has been forwarded — only when a close may be waiting for it (``streams/gate.py``).
+- ``score`` consumes ``routed`` with manual acks. Per routed partition a ``CloseGate``
+  keeps the day closes that wait: a close of D takes effect once every input partition's
+  watermark has passed the ``eod`` record's timestamp, and records stamped at or after a
+  waiting close are held (un-acked, so a crash replays them) until it has. Everything else
+  goes through the scoring core; state lives in a Faust table, outputs go to Kafka and Redis.
 
 No business decision is taken here: the core decides, this module moves bytes.
 """
@@ -46,6 +46,7 @@ from scoring.rules import Rules
 from scoring.state import CustomerState
 from scoring.step import ACCEPTED, DEAD, DUPLICATE, Clock, apply_event, close_day, customer_view
 from streams.devstack import free_port
+from streams.gate import Close, CloseGate, FramePolicy, committable
 from streams.settings import Settings
 from streams.sinks import STREAM_OF, CustomerWrite, Entry, TierSink
 
@@ -59,7 +60,8 @@ _TOPIC_OF = {
     "dead_letter": topics.DEAD_LETTERS.name,
 }
 FETCH_WAIT_MS = 10  # Faust hard-codes 1500 ms; Tansu then holds every fetch that long (INFRA.md)
-WATERMARK_INTERVAL = 0.1  # seconds between watermark rounds
+WATERMARK_INTERVAL = 0.2  # seconds between watermark frames while a close may wait for them
+WATERMARK_HEARTBEAT = 2.0  # seconds between frames of a worker that sees no eod
 IDLE_AFTER_MS = 500  # an input partition read to its end this long ago is idle
 
 
@@ -183,20 +185,12 @@ def partition_of(customer_id: str, partitions: int) -> int:
 
 
 @dataclass
-class _Pending:
-    ts: int  # the eod record's Kafka timestamp, ms
-    day: int
-    event: Any  # the Faust event, acked once the close is applied
-
-
-@dataclass
 class _Partition:
     """What the scorer keeps in memory for one routed partition."""
 
     members: set[str]
-    watermarks: dict[str, int] = field(default_factory=dict)
-    pending: list[_Pending] = field(default_factory=list)
-    held: list[Any] = field(default_factory=list)  # Faust events, in arrival order
+    gate: CloseGate[Any]  # tokens are Faust events, acked once applied
+    warned_at: float = 0.0  # when a close that waits too long was last reported
 
 
 class Pipeline:
@@ -221,8 +215,10 @@ class Pipeline:
         self.counters = Counters()
         prefix = settings.topic_prefix
         self.input_by_name: dict[str, Topic] = {t.full_name(prefix): t for t in topics.INPUTS}
+        self.eod_topic = topics.EOD.full_name(prefix)
         # every input partition of the application: closes wait for all of them
-        self.sources = {f"{name}:{p}" for name, n in input_partitions.items() for p in range(n)}
+        self.sources = frozenset(f"{name}:{p}" for name, n in input_partitions.items() for p in range(n))
+        self.frames = FramePolicy(WATERMARK_INTERVAL, WATERMARK_HEARTBEAT)
         tansu = settings.broker_flavor == "tansu"
         self.app = faust.App(
             settings.app_id,
@@ -233,7 +229,13 @@ class Pipeline:
             web_port=settings.web_port or free_port(),  # 0: any free port
             datadir=str(settings.data_dir / "worker"),
             consumer_auto_offset_reset="earliest",
-            producer_linger=0.005,
+            # Tansu's time to read a partition grows with the square of its number of
+            # batches (README, "Development profile"): there, wait longer to batch more.
+            producer_linger=0.05 if tansu else 0.005,
+            producer_max_batch_size=512 * 1024,  # below Kafka's default message.max.bytes
+            # A standby re-reads every changelog record as it is written: on Tansu that
+            # is the quadratic read above, for every table write of the other workers.
+            table_standby_replicas=0 if tansu else 1,
             # Not producer_max_batch_size=1, INFRA.md's cure for Tansu's too-small end
             # offsets in table recovery: it made every send its own request and the worker
             # ~20x slower. So on Tansu a restarted or rebalanced worker may recover a table
@@ -264,6 +266,7 @@ class Pipeline:
         self.states = self.app.Table("customer-state", partitions=settings.partitions, value_type=Stored)
         self.clocks = self.app.Table("clock", partitions=settings.partitions)
         self._partitions: dict[int, _Partition] = {}
+        self._first_offset: dict[int, int] = {}  # per routed partition, since it was assigned
         self._acked: dict[str, set[int]] = {}  # sequences Kafka has acknowledged, per customer
         # router bookkeeping per input partition: latest timestamp and offset routed
         self._last_ts: dict[str, int] = {}
@@ -273,6 +276,7 @@ class Pipeline:
         self.app.agent(self.routed, name="score")(self._score)
         self.app.timer(WATERMARK_INTERVAL)(self._send_watermarks)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # mode's stub wants a bare function
+        self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         # Faust binds page functions to its View: plain functions, not bound methods
         self.app.page("/health")(lambda view, request: self._health(view))
         self.app.page("/counters")(lambda view, request: self._counters_page(view))
@@ -289,6 +293,7 @@ class Pipeline:
             header = [REC, m.topic, m.partition, m.offset, ts, key]
             if not self.input_by_name[m.topic].keyed_by_customer:  # eod: for every customer
                 header[0] = EOD
+                self.frames.saw_eod(ts)
                 for q in range(self.settings.partitions):
                     await self.routed.send(value=frame(header, raw), partition=q)
             else:
@@ -309,8 +314,13 @@ class Pipeline:
     async def _send_watermarks(self) -> None:
         consumer = self.app.consumer
         now = self.now()
+        self._warn_slow_closes(now)
         marks: dict[str, int] = {}
-        for tp in consumer.assignment():
+        assignment = consumer.assignment()
+        routed = self.routed.get_topic_name()
+        # a worker holding a routed partition reads every eod (each is copied to all of them)
+        sees_eods = any(tp.topic == routed or tp.topic == self.eod_topic for tp in assignment)
+        for tp in assignment:
             if tp.topic not in self.input_by_name:
                 continue
             source = f"{tp.topic}:{tp.partition}"
@@ -320,7 +330,7 @@ class Pipeline:
                 # read to its end and quiet: whatever comes next is stamped after this
                 mark = max(mark, int((now * 1000) - IDLE_AFTER_MS))
             marks[source] = mark
-        if not marks:
+        if not self.frames.due(marks, now, sees_eods):
             return
         payload = frame([WM, marks], None)
         for q in range(self.settings.partitions):
@@ -347,7 +357,7 @@ class Pipeline:
         if part is None:
             n = self.settings.partitions
             members = {k for k in self.states if partition_of(k, n) == q}
-            part = self._partitions[q] = _Partition(members)
+            part = self._partitions[q] = _Partition(members, CloseGate(self.sources))
             await self._resend_outboxes(q, members)
         return part
 
@@ -373,6 +383,37 @@ class Pipeline:
         for tp in revoked:
             if tp.topic == self.routed.get_topic_name():
                 self._partitions.pop(tp.partition, None)
+                self._first_offset.pop(tp.partition, None)
+
+    async def _on_assigned(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        self.frames.rebalanced()
+        self._commit_contiguously()
+
+    def _commit_contiguously(self) -> None:
+        """Routed offsets are committed only up to the first one not acknowledged
+        (``gate.committable``): a waiting close or a held record stays replayable."""
+        consumer: Any = self.app.consumer
+        if getattr(consumer, "_tierstream_commits", False):
+            return
+        faust_rule = consumer._new_offset
+        routed = self.routed.get_topic_name()
+
+        def new_offset(tp: Any) -> int | None:
+            if tp.topic != routed:
+                return cast(int | None, faust_rule(tp))
+            base = consumer._committed_offset[tp]
+            if base is None:
+                base = self._first_offset.get(tp.partition)
+            acked = consumer._acked[tp]
+            end = committable(acked, base)
+            if end is not None:
+                del acked[: end - base]
+                consumer._acked_index[tp].difference_update(range(base, end))
+            return end
+
+        # Faust has no setting for it; this consumer only, it is our own topic
+        consumer._new_offset = new_offset
+        consumer._tierstream_commits = True
 
     async def _score(self, stream: Any) -> None:
         async for event in stream.noack().events():
@@ -385,55 +426,52 @@ class Pipeline:
     async def _score_one(self, stream: Any, event: Any) -> None:
         m = event.message
         q = m.partition
+        self._first_offset.setdefault(q, m.offset)
         part = await self._partition(q)
         header, raw = unframe(m.value)
         kind = header[0]
         if kind == WM:
-            for source, mark in header[1].items():
-                if mark > part.watermarks.get(source, -1):
-                    part.watermarks[source] = mark
+            part.gate.observe(header[1])
             await stream.ack(event)
         elif kind == EOD:
             parsed = parse(topics.EOD, raw, self.rules)
             if isinstance(parsed, EndOfDay):
-                part.pending.append(_Pending(header[4], parsed.business_date, event))
-                part.pending.sort(key=lambda p: p.ts)
+                closed = self.clocks.get(str(q))
+                if part.gate.eod(parsed.business_date, header[4], event, closed, self.now()):
+                    self.frames.saw_eod(header[4])
+                    self._keep_unacked(event)
+                else:
+                    await stream.ack(event)
             else:
                 assert isinstance(parsed, Rejected)  # the eod parser returns nothing else
                 if q == 0:  # one dead letter for the record, not one per routed copy
                     self.counters.records_in += 1
                     await self._dead(header, raw, parsed)
                 await stream.ack(event)
-        elif part.pending and header[4] >= part.pending[0].ts:
-            part.held.append(event)
+        elif part.gate.holds(header[4]):
+            part.gate.hold(header[4], event)
+            self._keep_unacked(event)
             return
         else:
             await self._record(header, raw)
             await stream.ack(event)
         await self._release(stream, q, part)
 
-    def _low_watermark(self, part: _Partition) -> int:
-        if not self.sources <= part.watermarks.keys():
-            return -1  # some input partition has not reported yet
-        return min(part.watermarks[s] for s in self.sources)
+    def _keep_unacked(self, event: Any) -> None:
+        """An event the gate keeps un-acked (Faust then commits no offset past it, so a crash
+        replays it) must not also count as one still being processed: Faust waits for those
+        at every rebalance, and would wait forever for this one."""
+        self.app.consumer._unacked_messages.discard(event.message)  # type: ignore[attr-defined]  # no public way
 
     async def _release(self, stream: Any, q: int, part: _Partition) -> None:
         """Apply the closes every input partition has caught up with, then the held
         records that no waiting close precedes any more."""
-        while part.pending and self._low_watermark(part) >= part.pending[0].ts:
-            pending = part.pending.pop(0)
-            await self._close(q, part, pending.day)
-            await stream.ack(pending.event)
-            limit = part.pending[0].ts if part.pending else None
-            still: list[Any] = []
-            for held in part.held:
-                header, raw = unframe(held.message.value)
-                if limit is None or header[4] < limit:
-                    await self._record(header, raw)
-                    await stream.ack(held)
-                else:
-                    still.append(held)
-            part.held = still
+        for step in part.gate.release():
+            if isinstance(step, Close):
+                await self._close(q, part, step.day)
+            else:
+                await self._record(*unframe(step.token.message.value))
+            await stream.ack(step.token)
 
     async def _record(self, header: list[Any], raw: bytes | None) -> None:
         _, topic_name, partition, offset, _, key = header
@@ -569,11 +607,51 @@ class Pipeline:
                 lag[source] = max(0, high - self._next_offset.get(source, high))
         body = self.counters.as_dict()
         body["consumer_lag"] = lag
-        body["held"] = sum(len(p.held) for p in self._partitions.values())
+        body["held"] = sum(len(p.gate.held) for p in self._partitions.values())
         routed = self.routed.get_topic_name()
         body["routed_partitions"] = sorted(tp.partition for tp in self.app.consumer.assignment() if tp.topic == routed)
-        body["pending_closes"] = sum(len(p.pending) for p in self._partitions.values())
+        body["pending_closes"] = sum(len(p.gate.waiting) for p in self._partitions.values())
+        body["closes_waiting"] = self._closes_waiting(self.now())
         return web.json(body)
+
+    def _closes_waiting(self, now: float) -> list[dict[str, Any]]:
+        """Every waiting close: its day, how long it has waited, and the input partition
+        whose watermark holds it back (with that watermark, -1 if it never reported)."""
+        out = []
+        for q, part in sorted(self._partitions.items()):
+            source = part.gate.holding_back()
+            for w in part.gate.waiting:
+                out.append(
+                    {
+                        "partition": q,
+                        "day": format_day(w.day),
+                        "waiting_seconds": round(now - w.since, 1),
+                        "eod_timestamp_ms": w.ts,
+                        "held_back_by": source,
+                        "watermark_ms": part.gate.watermarks.get(source or "", -1),
+                    }
+                )
+        return out
+
+    def _warn_slow_closes(self, now: float) -> None:
+        """A close that waits longer than the configured bound is logged, naming the input
+        partition that holds it back, once per bound while it waits."""
+        bound = self.settings.close_wait_warning
+        for q, part in self._partitions.items():
+            waiting = part.gate.waiting
+            if waiting and now - waiting[0].since > bound and now - part.warned_at > bound:
+                part.warned_at = now
+                source = part.gate.holding_back()
+                log.warning(
+                    "event=close_waiting partition=%d day=%s waiting_seconds=%.0f held_back_by=%s watermark_ms=%d "
+                    "eod_timestamp_ms=%d",
+                    q,
+                    format_day(waiting[0].day),
+                    now - waiting[0].since,
+                    source,
+                    part.gate.watermarks.get(source or "", -1),
+                    waiting[0].ts,
+                )
 
 
 def _rfc3339_now(now: float) -> str:

@@ -30,6 +30,7 @@ class Settings:
     broker_flavor: str  # "kafka" or "tansu" (resolved from "auto")
     web_port: int
     data_dir: Path
+    close_wait_warning: int = 60  # seconds a close may wait before it is logged as a warning
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -60,6 +61,7 @@ class Settings:
             broker_flavor=flavor,
             web_port=_int(env, "TIERSTREAM_WEB_PORT", 6066, low=0),
             data_dir=data_dir,
+            close_wait_warning=_int(env, "TIERSTREAM_CLOSE_WAIT_WARNING", 60, low=1),
         )
 
     @property

@@ -1,0 +1,163 @@
+"""When a day close may go, and when a worker must tell the others how far it has read.
+
+Pure bookkeeping for the shell (no Faust, no clock of its own: times are passed in), so the
+rule that keeps closes from overtaking their day's data is tested without a broker.
+
+``CloseGate`` is what the scorer keeps per routed partition. A close of D waits until every
+input partition of the application has been read past the Kafka timestamp of the first
+copy of D's ``eod`` this routed partition read (its *watermark* has passed it); records
+stamped at or after a waiting close are held until the close is applied. Copies of a day
+that already waits or is closed change nothing (SPEC: they do nothing), so they do not gate.
+
+``FramePolicy`` decides when a worker sends its watermarks (one *frame* to every routed
+partition). Frames are records in the routed topic, behind the records they cover, so they
+must be few: a frame is sent only when some close may be waiting for it — after an ``eod``
+newer than what this worker last reported, right after a rebalance (a routed partition's
+new owner starts without watermarks), or, for a worker that sees no ``eod`` at all, as a
+slow heartbeat. An idle pipeline sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")  # what the caller acknowledges once a record or close is applied
+
+
+@dataclass
+class Waiting(Generic[T]):
+    """A close that waits for the input partitions' watermarks."""
+
+    day: int
+    ts: int  # Kafka timestamp of the eod copy that opened it, ms
+    since: float  # when it started waiting, seconds (caller's clock)
+    token: T
+
+
+@dataclass(frozen=True)
+class Close(Generic[T]):
+    day: int
+    token: T
+
+
+@dataclass(frozen=True)
+class Record(Generic[T]):
+    token: T
+
+
+@dataclass
+class CloseGate(Generic[T]):
+    """The waiting closes and held records of one routed partition."""
+
+    sources: frozenset[str]  # every input partition of the application, "topic:partition"
+    watermarks: dict[str, int] = field(default_factory=dict)
+    waiting: list[Waiting[T]] = field(default_factory=list)  # by ts
+    held: list[tuple[int, T]] = field(default_factory=list)  # (ts, token), in arrival order
+
+    def observe(self, marks: Mapping[str, int]) -> None:
+        """Watermarks from one worker's frame; they never go back."""
+        for source, mark in marks.items():
+            if mark > self.watermarks.get(source, -1):
+                self.watermarks[source] = mark
+
+    def low_watermark(self) -> int:
+        """The time every input partition has been read past; -1 until all reported."""
+        if not self.sources <= self.watermarks.keys():
+            return -1
+        return min(self.watermarks[s] for s in self.sources)
+
+    def eod(self, day: int, ts: int, token: T, closed: int | None, now: float) -> bool:
+        """An eod copy for ``day`` stamped ``ts``: True if it now waits (keep its token
+        un-acked), False if it changes nothing (the day is closed or already waits)."""
+        if (closed is not None and day <= closed) or any(w.day == day for w in self.waiting):
+            return False
+        self.waiting.append(Waiting(day, ts, now, token))
+        self.waiting.sort(key=lambda w: w.ts)
+        return True
+
+    def holds(self, ts: int) -> bool:
+        """Whether a record stamped ``ts`` must wait for a close that precedes it."""
+        return bool(self.waiting) and ts >= self.waiting[0].ts
+
+    def hold(self, ts: int, token: T) -> None:
+        self.held.append((ts, token))
+
+    def release(self) -> Iterator[Close[T] | Record[T]]:
+        """The closes the watermarks allow and the held records no waiting close precedes
+        any more, in the order they must be applied."""
+        low = self.low_watermark()
+        while self.waiting and low >= self.waiting[0].ts:
+            yield Close(self.waiting[0].day, self.waiting.pop(0).token)
+            limit = self.waiting[0].ts if self.waiting else None
+            still = []
+            for ts, token in self.held:
+                if limit is None or ts < limit:
+                    yield Record(token)
+                else:
+                    still.append((ts, token))
+            self.held = still
+
+    def holding_back(self) -> str | None:
+        """The input partition the oldest waiting close waits for (the lowest watermark,
+        or one that has not reported), None when nothing waits."""
+        if not self.waiting:
+            return None
+        missing = sorted(self.sources - self.watermarks.keys())
+        if missing:
+            return missing[0]
+        return min(sorted(self.sources), key=lambda s: self.watermarks[s])
+
+
+@dataclass
+class FramePolicy:
+    """When this worker sends its watermarks to every routed partition."""
+
+    interval: float  # seconds between frames while a close may wait for them
+    heartbeat: float  # seconds between frames of a worker that sees no eod
+    newest_eod: int = -1  # the latest eod timestamp this worker has seen, ms
+    sent: dict[str, int] = field(default_factory=dict)
+    sent_at: float = float("-inf")
+    resend: bool = False
+
+    def saw_eod(self, ts: int) -> None:
+        self.newest_eod = max(self.newest_eod, ts)
+
+    def rebalanced(self) -> None:
+        """Routed partitions may have new owners, whose gates start without watermarks."""
+        self.resend = True
+
+    def due(self, marks: Mapping[str, int], now: float, sees_eods: bool) -> bool:
+        """Whether to send ``marks`` now; if so, they count as sent."""
+        if not marks:
+            return False
+        if not self.resend:
+            if dict(marks) == self.sent or now - self.sent_at < self.interval:
+                return False
+            behind = min(self.sent.get(s, -1) for s in marks) < self.newest_eod
+            if not behind and (sees_eods or now - self.sent_at < self.heartbeat):
+                return False
+        self.sent, self.sent_at, self.resend = dict(marks), now, False
+        return True
+
+
+def committable(acked: list[int], base: int | None) -> int | None:
+    """The routed offset a worker may commit: the end of the run of acknowledged offsets
+    that starts exactly at ``base`` (the committed offset, or the first offset read since
+    the partition was assigned), None while ``base`` itself is not acknowledged.
+
+    Faust's own rule lets one un-acked offset slip (it tolerates a gap of one after the
+    committed offset, for transaction markers), and none at all before a first commit: an
+    eod waiting at that offset, or a record held behind it, would then be committed past
+    and lost in a crash. The routed topic is ours and has no markers, so no gap is allowed.
+    """
+    acked.sort()
+    if base is None or not acked or acked[0] != base:
+        return None
+    end = base
+    for offset in acked:
+        if offset != end:
+            break
+        end += 1
+    return end
