@@ -141,13 +141,16 @@ def _probe_ends(bootstrap: str, reported: dict[Any, int | None]) -> dict[Any, in
     wanted = {TopicPartition(tp.topic, tp.partition): tp for tp, end in reported.items() if end is not None}
     if not wanted:
         return reported
-    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    # Tansu holds a fetch for its whole max wait even with data waiting: with the client's
+    # default (500 ms) a 300 ms poll came back empty before the records did, the short end
+    # was taken for the real one, and a table was recovered without its last batch.
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=10)
     try:
         probe.assign(list(wanted))
         for ktp, tp in wanted.items():
             probe.seek(ktp, reported[tp])
         ends = dict(reported)
-        while batch := probe.poll(timeout_ms=300):
+        while batch := probe.poll(timeout_ms=1000):
             for ktp, records in batch.items():
                 tp = wanted[ktp]
                 ends[tp] = max(ends[tp] or 0, records[-1].offset + 1)
@@ -388,6 +391,23 @@ class Pipeline:
     async def _on_assigned(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         self.frames.rebalanced()
         self._commit_contiguously()
+        self._flush_completely()
+
+    def _flush_completely(self) -> None:
+        """Faust flushes its producer buffer (where table writes wait) before it commits
+        offsets, but gives up as soon as one message takes 0.1 s to leave it; the offsets
+        were then committed ahead of changelog records still in the buffer, and a partition's
+        next owner recovered a state without them (an event lost). Flush until it is empty."""
+        buffer: Any = self.app.producer.buffer
+        if getattr(buffer, "_tierstream_flush", False):
+            return
+
+        async def flush() -> None:
+            while buffer.size:
+                await buffer.flush_atmost(None)  # returns after a 0.1 s pause: go on
+
+        buffer.flush = flush  # this buffer only; Producer.flush calls it
+        buffer._tierstream_flush = True
 
     def _commit_contiguously(self) -> None:
         """Routed offsets are committed only up to the first one not acknowledged
@@ -432,30 +452,32 @@ class Pipeline:
         kind = header[0]
         if kind == WM:
             part.gate.observe(header[1])
-            await stream.ack(event)
         elif kind == EOD:
             parsed = parse(topics.EOD, raw, self.rules)
             if isinstance(parsed, EndOfDay):
                 closed = self.clocks.get(str(q))
                 if part.gate.eod(parsed.business_date, header[4], event, closed, self.now()):
                     self.frames.saw_eod(header[4])
-                    self._keep_unacked(event)
-                else:
-                    await stream.ack(event)
+                    # it may already be covered; else it waits, un-acked, and the release acks it
+                    await self._release(stream, q, part)
+                    if any(w.token is event for w in part.gate.waiting):
+                        self._keep_unacked(event)
+                    return
             else:
                 assert isinstance(parsed, Rejected)  # the eod parser returns nothing else
                 if q == 0:  # one dead letter for the record, not one per routed copy
                     self.counters.records_in += 1
                     await self._dead(header, raw, parsed)
-                await stream.ack(event)
         elif part.gate.holds(header[4]):
             part.gate.hold(header[4], event)
             self._keep_unacked(event)
             return
         else:
             await self._record(header, raw)
-            await stream.ack(event)
+        # Acked only after the release it triggered: Faust waits for un-acked events at a
+        # rebalance, so no close or held record is applied after its partition is revoked.
         await self._release(stream, q, part)
+        await stream.ack(event)
 
     def _keep_unacked(self, event: Any) -> None:
         """An event the gate keeps un-acked (Faust then commits no offset past it, so a crash
