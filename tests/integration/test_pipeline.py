@@ -108,6 +108,17 @@ class Feeder:
         raise AssertionError(f"workers processed {seen} of {self.records} records")
 
 
+def produce_backlog(bootstrap: str, prefix: str, partitions: int, config: BankConfig) -> Feeder:
+    """A synthetic bank's whole stream, eods included, in the topics before any worker runs."""
+    feeder = Feeder(bootstrap, prefix, partitions, [])
+    for phases, eod in days_of(SyntheticBank(config).records()):
+        for batch in phases:
+            feeder.send(batch, drain=False)
+        if eod is not None:
+            feeder.send([eod], eod=True)
+    return feeder
+
+
 def wait_for_assignment(workers: list[WorkerProcess], partitions: int, timeout: float = 90.0) -> None:
     """Every worker holds some routed partitions and together all of them: the group is
     settled, so no partition moves (and no table is recovered) while the test runs."""
@@ -263,13 +274,8 @@ def test_a_backlog_closes_days_at_the_same_points_as_live(
     only after the records stamped before its eod."""
     bootstrap, _ = broker
     partitions = 4
-    feeder = Feeder(bootstrap, names["topics"], partitions, [])
-    bank = SyntheticBank(BankConfig(customers=100, days=10, seed=9, duplicate_rate=0.02, late_rate=40.0))
-    for phases, eod in days_of(bank.records()):
-        for batch in phases:
-            feeder.send(batch, drain=False)
-        if eod is not None:
-            feeder.send([eod], eod=True)
+    config = BankConfig(customers=100, days=10, seed=9, duplicate_rate=0.02, late_rate=40.0)
+    feeder = produce_backlog(bootstrap, names["topics"], partitions, config)
     worker = start_worker(partitions)
     feeder.workers = [worker]
     feeder.drain(timeout=180)
@@ -295,21 +301,18 @@ def test_two_workers_work_off_a_backlog_of_ten_thousand_customers(
 ) -> None:
     """Everything is in the topics before the workers start; the second one joins while the
     first has a close waiting (Faust then waits at the rebalance for every record in
-    processing, and waited forever for the un-acked eod of a waiting close). Each customer's balances and
-    transactions interleave in the order the workers read them, not the engine's, so tier
-    decisions may differ (SPEC section 8: a corporate customer's balance read before its
-    first profile is judged as retail until the profile comes); what may not differ: every day closes, the same
-    events are late, every customer's metrics and as-of day end where the engine's do, and
-    no output is lost (a replay after the rebalance may publish exact copies)."""
+    processing, and waited forever for the un-acked eod of a waiting close).
+
+    Each customer's balances and transactions interleave in the order the workers read
+    them, not the engine's, so tier decisions may differ (SPEC section 8: a corporate
+    customer's balance read before its first profile is judged as retail until the profile
+    comes). What may not differ: every day closes, the same events are late, every
+    customer's metrics and as-of day end where the engine's do, and no output is lost (a
+    replay after the rebalance may publish exact copies)."""
     bootstrap, _ = broker
     partitions = 4
-    feeder = Feeder(bootstrap, names["topics"], partitions, [])
-    bank = SyntheticBank(BankConfig(customers=10_000, days=3, seed=21, duplicate_rate=0.01, invalid_rate=0.001))
-    for phases, eod in days_of(bank.records()):
-        for batch in phases:
-            feeder.send(batch, drain=False)
-        if eod is not None:
-            feeder.send([eod], eod=True)
+    config = BankConfig(customers=10_000, days=3, seed=21, duplicate_rate=0.01, invalid_rate=0.001)
+    feeder = produce_backlog(bootstrap, names["topics"], partitions, config)
     # stamped 90 s ahead, the last day's close waits that long: the first worker is sure to
     # have a close waiting when the second joins (it routes the backlog before it scores much)
     last = Record(topics.EOD, None, b'{"event_id":"eod-2026-10-04","business_date":"2026-10-04"}')
