@@ -22,6 +22,7 @@ def test_settings_defaults_follow_the_spec(tmp_path: Path) -> None:
     )
     assert (s.broker, s.topic_prefix, s.redis_prefix, s.app_id) == ("kafka://127.0.0.1:9092", "", "tier:", "tierstream")
     assert (s.partitions, s.web_port, s.broker_flavor, s.rules_path) == (8, 6066, "kafka", None)
+    assert s.close_wait_warning == 60
 
 
 def test_settings_use_the_development_stack_when_unset(tmp_path: Path) -> None:
@@ -38,6 +39,7 @@ def test_settings_use_the_development_stack_when_unset(tmp_path: Path) -> None:
         ({"TIERSTREAM_BROKER": "b:1", "TIERSTREAM_REDIS_URL": "r", "TIERSTREAM_PARTITIONS": "0"}, "PARTITIONS"),
         ({"TIERSTREAM_BROKER": "b:1", "TIERSTREAM_REDIS_URL": "r", "TIERSTREAM_WEB_PORT": "x"}, "WEB_PORT"),
         ({"TIERSTREAM_BROKER": "b:1", "TIERSTREAM_REDIS_URL": "r", "TIERSTREAM_BROKER_FLAVOR": "pulsar"}, "FLAVOR"),
+        ({"TIERSTREAM_BROKER": "b:1", "TIERSTREAM_REDIS_URL": "r", "TIERSTREAM_CLOSE_WAIT_WARNING": "0"}, "CLOSE_WAIT"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str, tmp_path: Path) -> None:
