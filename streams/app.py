@@ -59,7 +59,7 @@ _TOPIC_OF = {
     "risk_signal": topics.RISK_SIGNALS.name,
     "dead_letter": topics.DEAD_LETTERS.name,
 }
-FETCH_WAIT_MS = 10  # Faust hard-codes 1500 ms; Tansu then holds every fetch that long (INFRA.md)
+FETCH_WAIT_MS = 10  # Faust hard-codes 1500 ms; Tansu then holds every fetch that long (README, "Development profile")
 WATERMARK_INTERVAL = 0.2  # seconds between watermark frames while a close may wait for them
 WATERMARK_HEARTBEAT = 2.0  # seconds between frames of a worker that sees no eod
 IDLE_AFTER_MS = 500  # an input partition read to its end this long ago is idle
@@ -122,7 +122,7 @@ def _fast_fetch() -> None:
 
 def _exact_end_offsets(bootstrap: str) -> None:
     """Tansu answers ListOffsets(latest) short when a partition's last batch held several
-    records, and Faust then ends table recovery early (INFRA.md). Read past the reported
+    records, and Faust then ends table recovery early (README, "Development profile"). Read past the reported
     end of each changelog partition and count what is really there."""
     consumer_class = faust_aiokafka.Consumer
     if getattr(consumer_class.highwaters, "_tierstream", False):
@@ -239,7 +239,7 @@ class Pipeline:
             # A standby re-reads every changelog record as it is written: on Tansu that
             # is the quadratic read above, for every table write of the other workers.
             table_standby_replicas=0 if tansu else 1,
-            # Not producer_max_batch_size=1, INFRA.md's cure for Tansu's too-small end
+            # Not producer_max_batch_size=1, the other cure for Tansu's too-small end
             # offsets in table recovery: it made every send its own request and the worker
             # ~20x slower. So on Tansu a restarted or rebalanced worker may recover a table
             # short of its last records (README, "Development profile").

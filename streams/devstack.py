@@ -71,7 +71,7 @@ class Server:
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
-            # SIGKILL: Tansu takes seconds to stop on SIGTERM with clients connected (INFRA.md)
+            # SIGKILL: Tansu takes seconds to stop on SIGTERM with clients connected (measured)
             os.kill(self.pid, signal.SIGKILL)
 
 

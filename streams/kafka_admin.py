@@ -42,7 +42,7 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> None:
     """Create the input and output topics (and ``extra``) with the configured partitions.
 
     Explicitly: a producer writing to a missing topic would auto-create it with whatever
-    partition count the broker likes (INFRA.md)."""
+    partition count the broker likes (measured)."""
     names = [t.full_name(settings.topic_prefix) for t in topics.ALL] + list(extra)
     admin = _admin(settings)
     try:
