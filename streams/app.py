@@ -641,7 +641,7 @@ class Pipeline:
         whose watermark holds it back (with that watermark, -1 if it never reported)."""
         out = []
         for q, part in sorted(self._partitions.items()):
-            source = part.gate.holding_back()
+            source, mark = _holdup(part.gate)
             for w in part.gate.waiting:
                 out.append(
                     {
@@ -650,7 +650,7 @@ class Pipeline:
                         "waiting_seconds": round(now - w.since, 1),
                         "eod_timestamp_ms": w.ts,
                         "held_back_by": source,
-                        "watermark_ms": part.gate.watermarks.get(source or "", -1),
+                        "watermark_ms": mark,
                     }
                 )
         return out
@@ -663,7 +663,7 @@ class Pipeline:
             waiting = part.gate.waiting
             if waiting and now - waiting[0].since > bound and now - part.warned_at > bound:
                 part.warned_at = now
-                source = part.gate.holding_back()
+                source, mark = _holdup(part.gate)
                 log.warning(
                     "event=close_waiting partition=%d day=%s waiting_seconds=%.0f held_back_by=%s watermark_ms=%d "
                     "eod_timestamp_ms=%d",
@@ -671,9 +671,15 @@ class Pipeline:
                     format_day(waiting[0].day),
                     now - waiting[0].since,
                     source,
-                    part.gate.watermarks.get(source or "", -1),
+                    mark,
                     waiting[0].ts,
                 )
+
+
+def _holdup(gate: CloseGate[Any]) -> tuple[str | None, int]:
+    """The input partition holding a gate's oldest close back and its watermark (-1: none yet)."""
+    source = gate.holding_back()
+    return source, gate.watermarks.get(source or "", -1)
 
 
 def _rfc3339_now(now: float) -> str:
