@@ -167,9 +167,10 @@ def read_topic(bootstrap: str, name: str, expected: int, timeout: float = 60.0) 
     return out
 
 
-def read_all(bootstrap: str, name: str, timeout: float = 60.0) -> list[dict[str, Any]]:
+def read_all(bootstrap: str, name: str, at_least: int = 0, timeout: float = 60.0) -> list[dict[str, Any]]:
     """Every record of a topic: read to the reported ends, then until a poll finds nothing
-    (Tansu may report an end short of a last batch)."""
+    (Tansu may report an end short of a last batch) and ``at_least`` distinct event_ids have
+    come (the last ones may still be on their way)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     parts = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
     consumer.assign(parts)
@@ -181,7 +182,8 @@ def read_all(bootstrap: str, name: str, timeout: float = 60.0) -> list[dict[str,
         while time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=1000)
             out += [orjson.loads(r.value) for records in batch.values() for r in records]
-            if not batch and all(consumer.position(tp) >= ends[tp] for tp in parts):
+            caught_up = all(consumer.position(tp) >= ends[tp] for tp in parts)
+            if not batch and caught_up and len({v["event_id"] for v in out}) >= at_least:
                 return out
     finally:
         consumer.close()
@@ -332,7 +334,7 @@ def test_two_workers_work_off_a_backlog_of_ten_thousand_customers(
     for o in feeder.expected:
         expected[o.topic.name].append(o.value)
     # a dead letter is in no state: one replayed after the rebalance is sent again, the same
-    dead = read_all(bootstrap, topics.DEAD_LETTERS.full_name(names["topics"]))
+    dead = read_all(bootstrap, topics.DEAD_LETTERS.full_name(names["topics"]), len(expected["dead-letters"]))
     distinct = without_stamp(dead)
     assert all(without_stamp([d])[d["event_id"]] == distinct[d["event_id"]] for d in dead)
     assert {(d["event_id"], d["reason"]) for d in distinct.values()} == {
