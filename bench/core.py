@@ -13,13 +13,15 @@ import statistics
 import time
 import timeit
 
-from schemas.events import EndOfDay, Rejected, parse
-from schemas.rules import load_rules
+from devkit.synthetic import BankConfig, Record, SyntheticBank
+from scoring.clock import Clock
+from scoring.events import EndOfDay, Rejected
 from scoring.outputs import Source
+from scoring.parsing import parse
 from scoring.rules import Rules
 from scoring.state import CustomerState
-from scoring.step import Clock, apply_event, close_day
-from streams.synthetic import BankConfig, Record, SyntheticBank
+from scoring.step import apply_event, close_day
+from streams.rules_file import load_rules
 
 
 def one_run(records: list[Record], rules: Rules) -> tuple[float, float, float, dict[str, CustomerState]]:

@@ -27,14 +27,16 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer
 
+from devkit import devstack
+from devkit.synthetic import BankConfig, SyntheticBank
 from schemas import topics
-from streams import devstack, kafka_admin
+from streams import kafka_admin
 from streams.settings import Settings
-from streams.synthetic import BankConfig, SyntheticBank
+from streams.web import free_port
 
 
 def start_worker(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = devstack.free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "WARNING"],
         env={**env, "TIERSTREAM_WEB_PORT": str(port)},

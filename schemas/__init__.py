@@ -1,1 +1,2 @@
-"""Wire contracts of tierstream: the topic registry, input parsing and JSON Schema files."""
+"""Wire contracts of tierstream, the floor everything stands on: the topic registry, the
+wire vocabulary and the JSON Schema files. Imports nothing of tierstream's own."""

@@ -1,4 +1,4 @@
-"""Output records of SPEC section 7: the envelope and the four output types.
+"""Output records: the envelope every output shares, and dead letters.
 
 Values are plain dicts in the published field order. ``emitted_at`` is left ``None``:
 it is wall-clock time, which the shell stamps when it sends the record.
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.topics import DEAD_LETTERS, Topic
+from schemas.vocabulary import Reason
 from scoring.rules import Rules
 from scoring.state import CustomerState
 
@@ -42,15 +43,15 @@ class Source:
     raw: bytes | None
 
 
-def envelope(st: CustomerState, rules: Rules, kind: str, cause: Cause) -> dict[str, Any]:
-    """A new output of the customer: takes the next sequence number."""
-    st.sequence += 1
+def envelope(st: CustomerState, rules: Rules, topic: Topic, cause: Cause, sequence: int) -> dict[str, Any]:
+    """The fields every output of the customer starts with; ``sequence`` is the customer's
+    number for it (``scoring.decide`` hands the numbers out)."""
     return {
-        "event_id": f"{st.customer_id}:{st.sequence}",
-        "type": kind,
+        "event_id": f"{st.customer_id}:{sequence}",
+        "type": topic.output_type,
         "customer_id": st.customer_id,
         "segment": st.segment,
-        "sequence": st.sequence,
+        "sequence": sequence,
         "ts": cause.ts,
         "emitted_at": None,
         "rules_version": rules.version,
@@ -63,7 +64,7 @@ def _nonempty(value: dict[str, Any], key: str) -> str | None:
     return x if type(x) is str and x else None
 
 
-def dead_letter(source: Source, reason: str, error: str, value: Any, segment: str | None, rules: Rules) -> Output:
+def dead_letter(source: Source, reason: Reason, error: str, value: Any, segment: str | None, rules: Rules) -> Output:
     """A dead letter for one input record (never counted in a customer's sequence)."""
     v = value if type(value) is dict else {}
     customer_id = _nonempty(v, "customer_id")
@@ -73,7 +74,7 @@ def dead_letter(source: Source, reason: str, error: str, value: Any, segment: st
         customer_id,
         {
             "event_id": f"dead-letter:{source.topic}:{source.partition}:{source.offset}",
-            "type": "dead_letter",
+            "type": DEAD_LETTERS.output_type,
             "customer_id": customer_id,
             "segment": segment,
             "sequence": None,
@@ -87,6 +88,6 @@ def dead_letter(source: Source, reason: str, error: str, value: Any, segment: st
             "key": None if source.key is None else source.key.decode("utf-8", "replace"),
             "raw": None if source.raw is None else source.raw.decode("utf-8", "replace"),
             "error": error,
-            "reason": reason,
+            "reason": reason.value,
         },
     )

@@ -1,4 +1,4 @@
-"""The ``tierstream`` command."""
+"""The ``tierstream`` command: run a worker, close a day, send records, check and replay rules."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import orjson
 
-from schemas.rules import load_rules
 from schemas.topics import BY_NAME, Role
 from scoring.engine import Engine
 from scoring.outputs import Source
 from scoring.rules import RulesError
-from streams import devstack, kafka_admin
+from streams import kafka_admin
+from streams.rules_file import load_rules
 from streams.settings import Settings, SettingsError
 
 
@@ -85,23 +85,6 @@ def _settings() -> Settings:
     return Settings.from_env(os.environ)
 
 
-def _cmd_dev(args: argparse.Namespace) -> int:
-    data_dir = Path(os.environ.get("TIERSTREAM_DATA_DIR", "./.tierstream"))
-    if args.action == "up":
-        state = devstack.up(data_dir)
-        print(f"broker {state['broker']}  redis {state['redis_url']}  (settings in {data_dir / 'dev.json'})")
-    elif args.action == "down":
-        print("stopped" if devstack.down(data_dir) else "nothing was running")
-    else:
-        current = devstack.status(data_dir)
-        if current is None:
-            print("not running")
-            return 1
-        running = "running" if current["running"] else "stopped"
-        print(f"{running}: broker {current['broker']}  redis {current['redis_url']}")
-    return 0
-
-
 def _cmd_worker(args: argparse.Namespace) -> int:
     from streams import worker
 
@@ -126,20 +109,6 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from streams import demo
-
-    return demo.run(args.customers, args.days, args.workers, args.lines, args.keep)
-
-
-def _cmd_feed(args: argparse.Namespace) -> int:
-    from streams import demo
-
-    sent = demo.feed(_settings(), args.customers, args.days, args.pause)
-    print(f"sent {sent} events")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tierstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,9 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help='JSONL, one {"topic": ..., "key": ..., "value": ...} per line; - for stdin')
     p.add_argument("--rules", help="rules YAML (default: the shipped rules)")
     p.set_defaults(run=_cmd_replay)
-    p = sub.add_parser("dev", help="the embedded development stack: Tansu and Redis on free ports")
-    p.add_argument("action", choices=["up", "down", "status"])
-    p.set_defaults(run=_cmd_dev)
     p = sub.add_parser("worker", help="run one worker (configuration from TIERSTREAM_* variables)")
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(run=_cmd_worker)
@@ -162,32 +128,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("produce", help="send a JSONL or CSV file of input records")
     p.add_argument("file", help='JSONL: {"topic": ..., "key": ..., "value": ...}; CSV: topic,key,value-json')
     p.set_defaults(run=_cmd_produce)
-    p = sub.add_parser("demo", help="stream a synthetic bank through real workers and show what happens")
-    p.add_argument("--customers", type=int, default=400)
-    p.add_argument("--days", type=int, default=20)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--lines", type=int, default=6, help="output lines shown per day")
-    p.add_argument("--keep", action="store_true", help="leave the development stack running")
-    p.set_defaults(run=_cmd_demo)
-    p = sub.add_parser("feed", help="stream the synthetic bank into Kafka, a day and its eod at a time")
-    p.add_argument("--customers", type=int, default=2000)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--pause", type=float, default=2.0, help="seconds between business days")
-    p.set_defaults(run=_cmd_feed)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Run the subcommand ``argv`` names; a refused rules file or setting exits 2 with its reason."""
+    args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
     except RulesError as e:
-        print(f"tierstream: refused rules: {e}", file=sys.stderr)
+        print(f"{parser.prog}: refused rules: {e}", file=sys.stderr)
         return 2
     except SettingsError as e:
-        print(f"tierstream: {e}", file=sys.stderr)
+        print(f"{parser.prog}: {e}", file=sys.stderr)
         return 2
     return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

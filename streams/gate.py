@@ -3,11 +3,13 @@
 Pure bookkeeping for the shell (no Faust, no clock of its own: times are passed in), so the
 rule that keeps closes from overtaking their day's data is tested without a broker.
 
-``CloseGate`` is what the scorer keeps per routed partition. A close of D waits until every
-input partition of the application has been read past the Kafka timestamp of the first
-copy of D's ``eod`` this routed partition read (its *watermark* has passed it); records
-stamped at or after a waiting close are held until the close is applied. Copies of a day
-that already waits or is closed change nothing (SPEC: they do nothing), so they do not gate.
+``CloseGate`` is what the scorer keeps per routed partition: routed records in, actions
+out (apply a close, apply a record, acknowledge, keep un-acknowledged), which the scorer
+carries out in order. A close of D waits until every input partition of the application
+has been read past the Kafka timestamp of the first copy of D's ``eod`` this routed
+partition read (its *watermark* has passed it); records stamped at or after a waiting
+close are held until the close is applied. Copies of a day that already waits or is
+closed do nothing, so they do not gate.
 
 ``FramePolicy`` decides when a worker sends its watermarks (one *frame* to every routed
 partition). Frames are records in the routed topic, behind the records they cover, so they
@@ -19,7 +21,7 @@ slow heartbeat. An idle pipeline sends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -37,14 +39,34 @@ class Waiting(Generic[T]):
 
 
 @dataclass(frozen=True)
-class Close(Generic[T]):
+class Close:
+    """Apply the close of ``day`` now (its eod's token is acknowledged right after)."""
+
     day: int
+
+
+@dataclass(frozen=True)
+class Apply(Generic[T]):
+    """Apply the record of ``token`` now."""
+
     token: T
 
 
 @dataclass(frozen=True)
-class Record(Generic[T]):
+class Ack(Generic[T]):
+    """Acknowledge ``token``: what it carried has been applied."""
+
     token: T
+
+
+@dataclass(frozen=True)
+class Keep(Generic[T]):
+    """Leave ``token`` un-acknowledged (a waiting close or a held record): a crash replays it."""
+
+    token: T
+
+
+Action = Close | Apply[T] | Ack[T] | Keep[T]
 
 
 @dataclass
@@ -56,48 +78,60 @@ class CloseGate(Generic[T]):
     waiting: list[Waiting[T]] = field(default_factory=list)  # by ts
     held: list[tuple[int, T]] = field(default_factory=list)  # (ts, token), in arrival order
 
-    def observe(self, marks: Mapping[str, int]) -> None:
-        """Watermarks from one worker's frame; they never go back."""
-        for source, mark in marks.items():
-            if mark > self.watermarks.get(source, -1):
-                self.watermarks[source] = mark
-
     def low_watermark(self) -> int:
         """The time every input partition has been read past; -1 until all reported."""
         if not self.sources <= self.watermarks.keys():
             return -1
         return min(self.watermarks[s] for s in self.sources)
 
-    def eod(self, day: int, ts: int, token: T, closed: int | None, now: float) -> bool:
-        """An eod copy for ``day`` stamped ``ts``: True if it now waits (keep its token
-        un-acked), False if it changes nothing (the day is closed or already waits)."""
+    def on_watermarks(self, marks: Mapping[str, int], token: T) -> list[Action[T]]:
+        """A worker's frame: watermarks never go back; closes they allow go now."""
+        for source, mark in marks.items():
+            if mark > self.watermarks.get(source, -1):
+                self.watermarks[source] = mark
+        return [*self._release(), Ack(token)]
+
+    def on_eod(self, day: int, ts: int, token: T, closed: int | None, now: float) -> list[Action[T]]:
+        """An eod copy for ``day`` stamped ``ts``. The first copy of a day not closed opens
+        its close, which waits for the watermarks (its token stays un-acked until it is
+        applied); copies of a day closed or already waiting change nothing."""
         if (closed is not None and day <= closed) or any(w.day == day for w in self.waiting):
-            return False
+            return [*self._release(), Ack(token)]
         self.waiting.append(Waiting(day, ts, now, token))
         self.waiting.sort(key=lambda w: w.ts)
-        return True
+        actions = self._release()
+        if any(w.token is token for w in self.waiting):
+            actions.append(Keep(token))
+        return actions
 
-    def holds(self, ts: int) -> bool:
-        """Whether a record stamped ``ts`` must wait for a close that precedes it."""
-        return bool(self.waiting) and ts >= self.waiting[0].ts
+    def on_record(self, ts: int, token: T) -> list[Action[T]]:
+        """A customer record stamped ``ts``: held while a waiting close precedes it."""
+        if self.waiting and ts >= self.waiting[0].ts:
+            self.held.append((ts, token))
+            return [Keep(token)]
+        return [Apply(token), Ack(token)]
 
-    def hold(self, ts: int, token: T) -> None:
-        self.held.append((ts, token))
+    def on_other(self, token: T) -> list[Action[T]]:
+        """A record that neither gates nor is gated (an eod that is no valid eod)."""
+        return [*self._release(), Ack(token)]
 
-    def release(self) -> Iterator[Close[T] | Record[T]]:
-        """The closes the watermarks allow and the held records no waiting close precedes
-        any more, in the order they must be applied."""
+    def _release(self) -> list[Action[T]]:
+        """The closes the watermarks allow, each followed by the held records no waiting
+        close precedes any more, in the order they must be applied."""
+        actions: list[Action[T]] = []
         low = self.low_watermark()
         while self.waiting and low >= self.waiting[0].ts:
-            yield Close(self.waiting[0].day, self.waiting.pop(0).token)
+            opened = self.waiting.pop(0)
+            actions += [Close(opened.day), Ack(opened.token)]
             limit = self.waiting[0].ts if self.waiting else None
             still = []
             for ts, token in self.held:
                 if limit is None or ts < limit:
-                    yield Record(token)
+                    actions += [Apply(token), Ack(token)]
                 else:
                     still.append((ts, token))
             self.held = still
+        return actions
 
     def holding_back(self) -> str | None:
         """The input partition the oldest waiting close waits for (the lowest watermark,

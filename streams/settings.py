@@ -1,17 +1,14 @@
-"""Configuration (SPEC section 2): one frozen Settings, built once from an environment mapping.
+"""Configuration: one frozen Settings, built once from an environment mapping.
 
-This is the only module that reads the environment (``Settings.from_env(os.environ)`` at
-the entry points); everything else receives a Settings.
+The entry points pass ``os.environ`` in (``Settings.from_env``); nothing else reads the
+environment, and nothing here reads a file: everything else receives a Settings.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-DEV_STATE = "dev.json"
 
 
 class SettingsError(ValueError):
@@ -27,29 +24,25 @@ class Settings:
     redis_prefix: str
     app_id: str
     partitions: int
-    broker_flavor: str  # "kafka" or "tansu" (resolved from "auto")
+    broker_flavor: str  # "kafka" or "tansu" (the development broker: see faust_config)
     web_port: int
     data_dir: Path
     close_wait_warning: int = 60  # seconds a close may wait before it is logged as a warning
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        data_dir = Path(env.get("TIERSTREAM_DATA_DIR", "./.tierstream"))
-        dev = read_dev_state(data_dir)
-        broker = env.get("TIERSTREAM_BROKER") or str((dev or {}).get("broker") or "")
-        redis_url = env.get("TIERSTREAM_REDIS_URL") or str((dev or {}).get("redis_url") or "")
+        broker = env.get("TIERSTREAM_BROKER", "")
+        redis_url = env.get("TIERSTREAM_REDIS_URL", "")
+        hint = ' (for the development stack: eval "$(tierstream-dev up)")'
         if not broker:
-            raise SettingsError("TIERSTREAM_BROKER is not set and no development stack runs: `tierstream dev up`")
+            raise SettingsError("TIERSTREAM_BROKER is not set" + hint)
         if not redis_url:
-            raise SettingsError("TIERSTREAM_REDIS_URL is not set and no development stack runs: `tierstream dev up`")
+            raise SettingsError("TIERSTREAM_REDIS_URL is not set" + hint)
         if not broker.startswith("kafka://"):
             broker = "kafka://" + broker
-        flavor = env.get("TIERSTREAM_BROKER_FLAVOR", "auto")
-        if flavor not in ("kafka", "tansu", "auto"):
-            raise SettingsError("TIERSTREAM_BROKER_FLAVOR must be kafka, tansu or auto")
-        if flavor == "auto":
-            # The development stack knows its broker is Tansu; anything else is taken for Kafka.
-            flavor = "tansu" if dev is not None and dev.get("broker") == broker else "kafka"
+        flavor = env.get("TIERSTREAM_BROKER_FLAVOR") or "kafka"
+        if flavor not in ("kafka", "tansu"):
+            raise SettingsError("TIERSTREAM_BROKER_FLAVOR must be kafka or tansu")
         return cls(
             broker=broker,
             redis_url=redis_url,
@@ -60,7 +53,7 @@ class Settings:
             partitions=_int(env, "TIERSTREAM_PARTITIONS", 8, low=1),
             broker_flavor=flavor,
             web_port=_int(env, "TIERSTREAM_WEB_PORT", 6066, low=0),
-            data_dir=data_dir,
+            data_dir=Path(env.get("TIERSTREAM_DATA_DIR", "./.tierstream")),
             close_wait_warning=_int(env, "TIERSTREAM_CLOSE_WAIT_WARNING", 60, low=1),
         )
 
@@ -81,11 +74,3 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int) -> int:
     if value < low:
         raise SettingsError(f"{name} must be >= {low}")
     return value
-
-
-def read_dev_state(data_dir: Path) -> dict[str, object] | None:
-    path = data_dir / DEV_STATE
-    if not path.exists():
-        return None
-    state: dict[str, object] = json.loads(path.read_text())
-    return state

@@ -1,5 +1,5 @@
 """Where outputs go besides Kafka: the customer's Redis hash, tier member sets, streams and
-pub/sub (SPEC section 7).
+pub/sub (which outputs go to which stream and channel is the topic registry's to say).
 
 ``TierSink`` is the port; ``RedisTierSink`` the real adapter, ``MemoryTierSink`` an
 in-memory one with the same behaviour for agent tests. Every write carries the customer's
@@ -20,20 +20,18 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-STREAM_OF = {"tier_change": "changes", "rm_alert": "rm-alerts", "risk_signal": "risk-signals"}
-CHANNEL = "changes"  # pub/sub channel for tier changes
 STREAM_MAXLEN = 100_000
 
 
 @dataclass
 class Entry:
-    """One output bound for a Redis stream (and, for tier changes, the channel)."""
+    """One output bound for a Redis stream (and maybe a pub/sub channel), names before the prefix."""
 
-    stream: str  # "changes", "rm-alerts" or "risk-signals" (before the prefix)
+    stream: str
     sequence: int
     event_id: str
     json: bytes
-    publish: bool
+    channel: str | None = None
 
 
 @dataclass
@@ -55,7 +53,7 @@ class TierSink(Protocol):
 
 
 # KEYS[1] = the customer hash. ARGV: cid, sequence, as_of, prefix, maxlen, n_entries,
-# then 5 per entry (stream, sequence, event_id, json, publish 0/1), then hash field/values.
+# then 5 per entry (stream, sequence, event_id, json, channel or ''), then hash field/values.
 _APPLY = """
 local h = KEYS[1]
 local cid, seq, asof, prefix, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
@@ -68,7 +66,7 @@ local i = 7
 for _ = 1, n do
   if tonumber(ARGV[i + 1]) > sseq then
     redis.call('XADD', prefix .. ARGV[i], 'MAXLEN', '~', maxlen, '*', 'event_id', ARGV[i + 2], 'json', ARGV[i + 3])
-    if ARGV[i + 4] == '1' then redis.call('PUBLISH', prefix .. 'changes', ARGV[i + 3]) end
+    if ARGV[i + 4] ~= '' then redis.call('PUBLISH', prefix .. ARGV[i + 4], ARGV[i + 3]) end
   end
   i = i + 5
 end
@@ -118,7 +116,7 @@ class RedisTierSink:
                 len(w.entries),
             ]
             for e in w.entries:
-                args += [e.stream, e.sequence, e.event_id, e.json, int(e.publish)]
+                args += [e.stream, e.sequence, e.event_id, e.json, e.channel or ""]
             for k, v in w.fields.items():
                 args += [k, v]
             await self._script(keys=[self.hash_key(w.customer_id)], args=args, client=pipe)
@@ -135,7 +133,7 @@ class MemoryTierSink:
         self.hashes: dict[str, dict[str, str]] = {}
         self.members: dict[tuple[str, str], set[str]] = {}
         self.streams: dict[str, list[tuple[str, bytes]]] = {}
-        self.published: list[bytes] = []
+        self.published: list[tuple[str, bytes]] = []  # (channel, message)
 
     async def write(self, writes: Sequence[CustomerWrite]) -> None:
         for w in writes:
@@ -146,8 +144,8 @@ class MemoryTierSink:
             for e in w.entries:
                 if e.sequence > sseq:
                     self.streams.setdefault(e.stream, []).append((e.event_id, e.json))
-                    if e.publish:
-                        self.published.append(e.json)
+                    if e.channel is not None:
+                        self.published.append((e.channel, e.json))
             if stored and (stored["segment"], stored["tier"]) != (w.fields["segment"], w.fields["tier"]):
                 self.members.get((stored["segment"], stored["tier"]), set()).discard(w.customer_id)
             self.hashes[w.customer_id] = {**stored, **w.fields}

@@ -7,14 +7,19 @@ import os
 from faust.worker import Worker
 
 from schemas import topics
-from schemas.rules import load_rules
+from streams import faust_patches
 from streams.app import Pipeline
 from streams.kafka_admin import ensure_topics, partition_counts, replication_factor
+from streams.outbox import register_codec
+from streams.rules_file import load_rules
 from streams.settings import Settings
 from streams.sinks import RedisTierSink
 
 
 def build(settings: Settings) -> Pipeline:
+    """The worker: Faust patched (process-wide, once), topics ensured, the topology wired."""
+    faust_patches.install(settings.bootstrap if settings.broker_flavor == "tansu" else None)
+    register_codec()
     rules = load_rules(settings.rules_path)
     ensure_topics(settings)
     inputs = [t.full_name(settings.topic_prefix) for t in topics.INPUTS]

@@ -10,7 +10,7 @@ import orjson
 import yaml
 
 from schemas import topics
-from schemas.rules import DEFAULT_RULES
+from schemas.topics import DEFAULT_RULES
 from scoring.engine import Engine
 from scoring.outputs import Source
 from scoring.rules import Rules, rules_from_mapping

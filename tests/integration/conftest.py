@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from streams import devstack
+from devkit import devstack
+from streams.web import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 _names = itertools.count(1)
@@ -69,7 +70,7 @@ class WorkerProcess:
     """One ``tierstream worker`` subprocess."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = devstack.free_port()
+        self.port = free_port()
         self.log = log
         self.env = {**env, "TIERSTREAM_WEB_PORT": str(self.port)}
         with log.open("ab") as out:

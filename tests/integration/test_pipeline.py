@@ -20,12 +20,12 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from devkit.synthetic import BankConfig, Record, SyntheticBank
 from schemas import topics
-from schemas.rules import load_rules
 from scoring.engine import Engine
 from scoring.outputs import Source
-from scoring.step import customer_view
-from streams.synthetic import BankConfig, Record, SyntheticBank
+from scoring.projection import customer_view
+from streams.rules_file import load_rules
 from tests.integration.conftest import WorkerProcess
 
 pytestmark = pytest.mark.integration

@@ -45,7 +45,7 @@ def test_as_of_day_is_the_later_of_latest_event_and_day_after_close() -> None:
     [alert] = of_type(bank.balance("c1", "2026-11-02", "46000"), "rm_alert")
     assert alert["alert"] == "upgrade_candidate"
     view = bank.engine  # the snapshot in the Redis view is as of X
-    from scoring.step import customer_view
+    from scoring.projection import customer_view
 
     assert customer_view(bank.state("c1"), view.clock, view.rules)["as_of"] == "2026-11-04"
 
@@ -151,7 +151,7 @@ def test_timezone_decides_the_business_day() -> None:
     bank = Bank(rules_with(timezone="Asia/Shanghai"))
     bank.balance("c1", "2026-11-01", "100", time="17:00:00")  # 01:00 on 11-02 in Shanghai
     bank.eod("2026-11-01")
-    from scoring.step import customer_view
+    from scoring.projection import customer_view
 
     assert customer_view(bank.state("c1"), bank.engine.clock, bank.engine.rules)["as_of"] == "2026-11-02"
 

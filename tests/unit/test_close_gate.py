@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from streams.gate import Close, CloseGate, FramePolicy, Record, committable
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep, committable
 
 SOURCES = frozenset({"balances:0", "balances:1", "eod:0"})
 D1, D2 = 20_000, 20_001  # day ordinals
@@ -12,64 +17,140 @@ def gate() -> CloseGate[str]:
     return CloseGate(SOURCES)
 
 
+def marks(ts: int) -> dict[str, int]:
+    return dict.fromkeys(SOURCES, ts)
+
+
 def test_a_close_waits_until_every_input_partition_has_passed_its_eod() -> None:
     g = gate()
-    assert g.eod(D1, 1000, "eod", closed=None, now=0.0)
-    g.observe({"balances:0": 5000, "eod:0": 5000})
-    assert list(g.release()) == []  # balances:1 has not reported
+    assert g.on_eod(D1, 1000, "eod", closed=None, now=0.0) == [Keep("eod")]
+    assert g.on_watermarks({"balances:0": 5000, "eod:0": 5000}, "w1") == [Ack("w1")]  # balances:1 is missing
     assert g.holding_back() == "balances:1"
-    g.observe({"balances:1": 999})
-    assert list(g.release()) == []  # reported, but not past the eod yet
+    assert g.on_watermarks({"balances:1": 999}, "w2") == [Ack("w2")]  # reported, but not past the eod yet
     assert g.holding_back() == "balances:1"
-    g.observe({"balances:1": 1000})
-    assert list(g.release()) == [Close(D1, "eod")]
+    assert g.on_watermarks({"balances:1": 1000}, "w3") == [Close(D1), Ack("eod"), Ack("w3")]
     assert g.waiting == [] and g.holding_back() is None
+
+
+def test_an_eod_the_watermarks_have_already_passed_closes_at_once() -> None:
+    g = gate()
+    g.on_watermarks(marks(5000), "w")
+    assert g.on_eod(D1, 1000, "eod", closed=None, now=0.0) == [Close(D1), Ack("eod")]
 
 
 def test_records_stamped_after_a_waiting_close_are_held_and_released_after_it_in_arrival_order() -> None:
     g = gate()
-    assert not g.holds(1500)  # nothing waits: straight through
-    g.eod(D1, 1000, "eod", closed=None, now=0.0)
-    assert not g.holds(999)
-    assert g.holds(1000)  # stamped at the eod's millisecond: after the close
-    g.hold(1200, "b")
-    g.hold(1100, "a")
-    g.observe(dict.fromkeys(SOURCES, 1000))
-    assert list(g.release()) == [Close(D1, "eod"), Record("b"), Record("a")]
+    assert g.on_record(1500, "early") == [Apply("early"), Ack("early")]  # nothing waits: straight through
+    g.on_eod(D1, 1000, "eod", closed=None, now=0.0)
+    assert g.on_record(999, "before") == [Apply("before"), Ack("before")]
+    assert g.on_record(1200, "b") == [Keep("b")]
+    assert g.on_record(1000, "a") == [Keep("a")]  # stamped at the eod's millisecond: after the close
+    assert g.on_watermarks(marks(1000), "w") == [
+        Close(D1),
+        Ack("eod"),
+        Apply("b"),
+        Ack("b"),
+        Apply("a"),
+        Ack("a"),
+        Ack("w"),
+    ]
     assert g.held == []
 
 
 def test_a_held_record_stays_behind_the_next_waiting_close() -> None:
     g = gate()
-    g.eod(D1, 1000, "eod1", closed=None, now=0.0)
-    g.eod(D2, 2000, "eod2", closed=None, now=0.0)
-    g.hold(1500, "day2-record")
-    g.hold(2500, "day3-record")
-    g.observe(dict.fromkeys(SOURCES, 1800))
-    assert list(g.release()) == [Close(D1, "eod1"), Record("day2-record")]
+    g.on_eod(D1, 1000, "eod1", closed=None, now=0.0)
+    g.on_eod(D2, 2000, "eod2", closed=None, now=0.0)
+    g.on_record(1500, "day2-record")
+    g.on_record(2500, "day3-record")
+    assert g.on_watermarks(marks(1800), "w1") == [
+        Close(D1),
+        Ack("eod1"),
+        Apply("day2-record"),
+        Ack("day2-record"),
+        Ack("w1"),
+    ]
     assert [ts for ts, _ in g.held] == [2500]
-    g.observe(dict.fromkeys(SOURCES, 2000))
-    assert list(g.release()) == [Close(D2, "eod2"), Record("day3-record")]
+    assert g.on_watermarks(marks(2000), "w2") == [
+        Close(D2),
+        Ack("eod2"),
+        Apply("day3-record"),
+        Ack("day3-record"),
+        Ack("w2"),
+    ]
 
 
 def test_copies_of_a_waiting_or_closed_day_do_not_gate() -> None:
     """Each eod is copied to every routed partition from every eod partition: only the first
     copy of a day opens a close; later copies, and copies of closed days, change nothing."""
     g = gate()
-    assert g.eod(D1, 1000, "first", closed=None, now=0.0)
-    assert not g.eod(D1, 1010, "copy", closed=None, now=0.0)
-    assert not g.eod(D1 - 1, 900, "old", closed=D1 - 1, now=0.0)
+    assert g.on_eod(D1, 1000, "first", closed=None, now=0.0) == [Keep("first")]
+    assert g.on_eod(D1, 1010, "copy", closed=None, now=0.0) == [Ack("copy")]
+    assert g.on_eod(D1 - 1, 900, "old", closed=D1 - 1, now=0.0) == [Ack("old")]
     assert [w.token for w in g.waiting] == ["first"]
-    g.observe(dict.fromkeys(SOURCES, 1005))
-    assert list(g.release()) == [Close(D1, "first")]
-    assert not g.holds(1010)  # a later copy does not hold the records after it
+    assert g.on_watermarks(marks(1005), "w") == [Close(D1), Ack("first"), Ack("w")]
+    assert g.on_record(1010, "r") == [Apply("r"), Ack("r")]  # a later copy does not hold the records after it
 
 
 def test_watermarks_never_go_back() -> None:
     g = gate()
-    g.observe(dict.fromkeys(SOURCES, 2000))
-    g.observe({"balances:0": 10})  # an older frame, or a restarted router starting from zero
+    g.on_watermarks(marks(2000), "w1")
+    g.on_watermarks({"balances:0": 10}, "w2")  # an older frame, or a restarted router starting from zero
     assert g.low_watermark() == 2000
+
+
+# --- the gate's rule, for any interleaving ----------------------------------------------
+
+_step = st.one_of(
+    st.tuples(st.just("marks"), st.dictionaries(st.sampled_from(sorted(SOURCES)), st.integers(0, 40), min_size=1)),
+    st.tuples(st.just("record"), st.integers(0, 40)),
+    st.tuples(st.just("eod"), st.tuples(st.integers(0, 4), st.integers(0, 40))),
+)
+
+
+@given(st.lists(_step, max_size=60))
+@settings(max_examples=400, deadline=None)
+def test_a_close_is_applied_only_after_every_watermark_passed_it_and_no_earlier_record_is_held(
+    steps: list[Any],
+) -> None:
+    g: CloseGate[int] = gate()
+    highest: dict[str, int] = {}
+    records: dict[int, int] = {}  # record token -> its timestamp
+    eods: dict[int, tuple[int, int]] = {}  # eod token -> (day, timestamp)
+    closed: int | None = None
+    applied: list[int] = []
+    acked: list[int] = []
+    for token, (kind, arg) in enumerate(steps):
+        if kind == "marks":
+            for s, m in arg.items():
+                highest[s] = max(highest.get(s, -1), m)
+            actions = g.on_watermarks(arg, token)
+        elif kind == "record":
+            records[token] = arg
+            actions = g.on_record(arg, token)
+        else:
+            eods[token] = (D1 + arg[0], arg[1])
+            actions = g.on_eod(D1 + arg[0], arg[1], token, closed, now=0.0)
+        for i, action in enumerate(actions):
+            if isinstance(action, Close):
+                ack = actions[i + 1]  # the close's own eod is acknowledged right after it
+                assert isinstance(ack, Ack) and eods[ack.token][0] == action.day
+                ts = eods[ack.token][1]
+                assert highest.keys() >= SOURCES and min(highest[s] for s in SOURCES) >= ts
+                assert all(records[t] >= ts for _, t in g.held)  # nothing stamped before it is held
+                closed = action.day if closed is None else max(closed, action.day)  # the clock never goes back
+            elif isinstance(action, Apply):
+                assert action.token not in applied
+                assert all(records[action.token] < w.ts for w in g.waiting)  # no waiting close precedes it
+                applied.append(action.token)
+            elif isinstance(action, Ack):
+                assert action.token not in acked  # acknowledged once
+                assert action.token not in records or action.token in applied  # and only once applied
+                acked.append(action.token)
+    # nothing is lost: every token is acknowledged, or still waits in the gate un-acked
+    waiting = {w.token for w in g.waiting} | {t for _, t in g.held}
+    assert set(acked) | waiting == set(range(len(steps)))
+    assert not set(acked) & waiting
 
 
 def started() -> FramePolicy:

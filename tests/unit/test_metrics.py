@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from scoring.step import customer_view
+from scoring.projection import customer_view
 from tests.bank import Bank
 
 

@@ -6,8 +6,9 @@ import orjson
 import pytest
 
 from schemas import topics
-from schemas.events import Balance, EndOfDay, Profile, Rejected, Transaction, parse
-from schemas.rules import load_rules
+from scoring.events import Balance, EndOfDay, Profile, Rejected, Transaction
+from scoring.parsing import parse
+from streams.rules_file import load_rules
 
 RULES = load_rules()
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from schemas import topics
 from scoring.engine import Engine
 from scoring.outputs import Source
+from scoring.projection import customer_view
 from scoring.state import CustomerState
-from scoring.step import customer_view
 from tests.bank import DEFAULT_DOC, rules_with
 
 RULES = rules_with(

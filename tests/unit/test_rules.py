@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from schemas.rules import load_rules
 from scoring.rules import RulesError, rules_from_mapping
+from streams.rules_file import load_rules
 from tests.bank import DEFAULT_DOC
 
 

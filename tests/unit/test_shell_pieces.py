@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from streams.app import customer_of, frame, partition_of, unframe
+from streams.frames import Frame, Routed, Watermarks, decode, encode
+from streams.routing import partition_of
 from streams.settings import Settings, SettingsError
 
 
@@ -25,10 +26,10 @@ def test_settings_defaults_follow_the_spec(tmp_path: Path) -> None:
     assert s.close_wait_warning == 60
 
 
-def test_settings_use_the_development_stack_when_unset(tmp_path: Path) -> None:
+def test_settings_read_no_file_of_the_development_stack(tmp_path: Path) -> None:
     (tmp_path / "dev.json").write_text(json.dumps({"broker": "kafka://127.0.0.1:5555", "redis_url": "redis://x/0"}))
-    s = Settings.from_env({"TIERSTREAM_DATA_DIR": str(tmp_path)})
-    assert (s.broker, s.redis_url, s.broker_flavor) == ("kafka://127.0.0.1:5555", "redis://x/0", "tansu")
+    with pytest.raises(SettingsError, match="TIERSTREAM_BROKER is not set"):
+        Settings.from_env({"TIERSTREAM_DATA_DIR": str(tmp_path)})
 
 
 @pytest.mark.parametrize(
@@ -47,26 +48,17 @@ def test_bad_settings_name_the_variable(env: dict[str, str], message: str, tmp_p
         Settings.from_env({**env, "TIERSTREAM_DATA_DIR": str(tmp_path)})
 
 
-def test_routed_frames_keep_the_raw_bytes_exactly() -> None:
-    raw = b'{"a": 1}\n\xff\xfe not utf-8'
-    header, back = unframe(frame(["R", "balances", 3, 42, 1700000000000, "k\xe9y"], raw))
-    assert header == ["R", "balances", 3, 42, 1700000000000, "k\xe9y"] and back == raw
-    assert unframe(frame(["W", {"balances:0": 5}], None)) == (["W", {"balances:0": 5}], None)
-
-
 @pytest.mark.parametrize(
-    ("raw", "customer"),
+    "frame",
     [
-        (b'{"customer_id": "c1"}', "c1"),
-        (b'{"customer_id": ""}', None),
-        (b'{"customer_id": 7}', None),
-        (b"[1]", None),
-        (b"{oops", None),
-        (None, None),
+        Routed("balances", 3, 42, 1700000000000, b"k\xe9y\xff", b'{"a": 1}\n\xff\xfe not utf-8'),
+        Routed("eod", 0, 7, 1, None, b'{"business_date": "2026-11-02"}', eod=True),
+        Routed("customers", 1, 0, 5, b"c1", None),
+        Watermarks({"balances:0": 5, "eod:1": 1700000000000}),
     ],
 )
-def test_the_value_decides_the_customer(raw: bytes | None, customer: str | None) -> None:
-    assert customer_of(raw) == customer
+def test_routed_frames_keep_every_field_and_the_raw_bytes_exactly(frame: Frame) -> None:
+    assert decode(encode(frame)) == frame
 
 
 def test_routing_matches_kafkas_default_partitioner() -> None:
@@ -81,8 +73,9 @@ def test_a_table_value_keeps_its_outbox_through_the_changelog() -> None:
     from faust.serializers import codecs
 
     from scoring.state import CustomerState
-    from streams.app import Stored
+    from streams.outbox import Stored, register_codec
 
+    register_codec()
     state = CustomerState("c1", "retail", 739000, 739001, tier="gold", sequence=7)
     value = Stored(state, [(6, b'{"event_id":"c1:6","sequence":6}'), (7, b'{"event_id":"c1:7","sequence":7}')])
     codec = codecs.get_codec("tierstate")
@@ -90,3 +83,27 @@ def test_a_table_value_keeps_its_outbox_through_the_changelog() -> None:
     assert back.state == state and back.outbox == value.outbox
     assert Stored.from_data(back) is back  # Faust's rebuild hook returns what the codec built
     assert codec.loads(codec.dumps(Stored(state))).outbox == []
+
+
+def test_the_faust_patches_refuse_a_faust_they_were_not_written_for() -> None:
+    from streams import faust_patches
+
+    faust_patches.check_version()  # the installed one
+    faust_patches.check_version("0.15.9")
+    with pytest.raises(RuntimeError, match=r"written for faust-streaming 0\.15, not 0\.16\.0"):
+        faust_patches.check_version("0.16.0")
+
+
+def test_faust_gets_bigger_batches_and_no_standbys_on_the_development_broker(tmp_path: Path) -> None:
+    from streams.faust_config import faust_options
+
+    env = {"TIERSTREAM_BROKER": "b:1", "TIERSTREAM_REDIS_URL": "r", "TIERSTREAM_DATA_DIR": str(tmp_path)}
+    kafka = faust_options(Settings.from_env(env), replication=3)
+    tansu = faust_options(Settings.from_env({**env, "TIERSTREAM_BROKER_FLAVOR": "tansu"}), replication=1)
+    assert (kafka["producer_linger"], kafka["table_standby_replicas"], kafka["topic_replication_factor"]) == (
+        0.005,
+        1,
+        3,
+    )
+    assert (tansu["producer_linger"], tansu["table_standby_replicas"]) == (0.05, 0)
+    assert kafka["web_port"] == 6066 and kafka["datadir"] == str(tmp_path / "worker")

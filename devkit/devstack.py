@@ -18,16 +18,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from streams.settings import DEV_STATE, read_dev_state
+from streams.web import free_port
 
 LOCAL_REDIS = ("127.0.0.1", 6379)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+DEV_STATE = "dev.json"
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
@@ -147,6 +141,23 @@ def _alive(pid: object) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def read_dev_state(data_dir: Path) -> dict[str, object] | None:
+    path = data_dir / DEV_STATE
+    if not path.exists():
+        return None
+    state: dict[str, object] = json.loads(path.read_text())
+    return state
+
+
+def environment(state: dict[str, object]) -> dict[str, str]:
+    """The TIERSTREAM_* settings that point a worker or command at this stack."""
+    return {
+        "TIERSTREAM_BROKER": str(state["broker"]),
+        "TIERSTREAM_BROKER_FLAVOR": "tansu",
+        "TIERSTREAM_REDIS_URL": str(state["redis_url"]),
+    }
 
 
 def status(data_dir: Path) -> dict[str, object] | None:

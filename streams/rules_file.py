@@ -6,15 +6,14 @@ from pathlib import Path
 
 import yaml
 
+from schemas.topics import DEFAULT_RULES
 from scoring.rules import Rules, RulesError, rules_from_mapping
-
-DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
     """Load and validate a rules file (the shipped default if ``path`` is None).
 
-    Raises RulesError, naming the file and the field, for anything SPEC section 5 refuses.
+    Raises RulesError, naming the file and the field, for anything the rules contract refuses.
     """
     source = Path(path) if path else DEFAULT_RULES
     try:

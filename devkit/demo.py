@@ -1,4 +1,4 @@
-"""``tierstream demo``: a synthetic bank streamed through real workers, live in the terminal.
+"""``tierstream-dev demo``: a synthetic bank streamed through real workers, live in the terminal.
 
 Starts the development stack (Tansu and Redis) and workers, then sends business day after
 business day of customer, balance and transaction events, each day ended by its ``eod``,
@@ -26,11 +26,12 @@ import orjson
 import redis
 from kafka import KafkaConsumer
 
+from devkit import devstack
+from devkit.synthetic import BankConfig, Record, SyntheticBank
 from schemas import topics
-from schemas.rules import load_rules
-from streams import devstack, kafka_admin
+from streams import kafka_admin
+from streams.rules_file import load_rules
 from streams.settings import Settings
-from streams.synthetic import BankConfig, Record, SyntheticBank
 
 BOLD, DIM, RED, GREEN, YELLOW, CYAN, RESET = (
     "\033[1m",
@@ -65,18 +66,18 @@ def _color(tier_change: dict[str, Any]) -> str:
 def describe(v: dict[str, Any]) -> str | None:
     """One terminal line for an output worth showing (None: count it, do not print)."""
     who = f"{v['customer_id'] or '-':<8}"
-    if v["type"] == "tier_change":
+    if v["type"] == topics.TIER_CHANGES.output_type:
         if v["direction"] in ("initial",):
             return None
         move = f"{v['previous_tier']} -> {BOLD}{v['tier']}{RESET}"
         return f"{_color(v)}{v['direction']:<14}{RESET} {who} {move}  {DIM}{v['reason']}{RESET}"
-    if v["type"] == "rm_alert":
+    if v["type"] == topics.RM_ALERTS.output_type:
         extra = f", {v['grace_days_left']} grace days" if v["alert"] == "downgrade_risk" else ""
         return (
             f"{YELLOW}{v['alert']:<14}{RESET} {who} {v['tier']} -> {v['target_tier']}: {v['metric']} "
             f"{v['metric_value']}, gap {v['gap']}{extra}  {DIM}RM {v['rm_id'] or 'unassigned'}{RESET}"
         )
-    if v["type"] == "risk_signal":
+    if v["type"] == topics.RISK_SIGNALS.output_type:
         facts = ", ".join(
             f"{k} {x}"
             for k, x in v.items()
@@ -98,14 +99,14 @@ def watch_outputs(settings: Settings, tally: Tally, stop: threading.Event, first
                     v = orjson.loads(r.value)
                     with tally.lock:
                         tally.outputs += 1
-                        if v["type"] == "tier_change":
+                        if v["type"] == topics.TIER_CHANGES.output_type:
                             tally.changes[v["direction"]] += 1
                             tally.tier[v["customer_id"]] = (v["segment"], v["tier"])
                             if not first_day_done.is_set():
                                 tally.first[v["customer_id"]] = (v["segment"], v["tier"])
-                        elif v["type"] == "rm_alert":
+                        elif v["type"] == topics.RM_ALERTS.output_type:
                             tally.alerts[v["alert"]] += 1
-                        elif v["type"] == "risk_signal":
+                        elif v["type"] == topics.RISK_SIGNALS.output_type:
                             tally.signals[v["signal"]] += 1
                         else:
                             tally.dead[v["reason"]] += 1
@@ -168,6 +169,7 @@ def run(customers: int, days: int, workers: int, max_lines_per_day: int, keep: b
     run_id = time.strftime("%H%M%S")
     env = {
         **os.environ,
+        **devstack.environment(stack),
         "TIERSTREAM_DATA_DIR": str(data_dir),
         "TIERSTREAM_TOPIC_PREFIX": f"demo{run_id}-",
         "TIERSTREAM_APP_ID": f"tierstream-demo{run_id}",
@@ -244,9 +246,9 @@ def run(customers: int, days: int, workers: int, max_lines_per_day: int, keep: b
     summary(tally, settings, rules, time.monotonic() - started, sent)
     if not keep:
         devstack.down(data_dir)
-        print("development stack stopped (run with --keep to leave it up; then `tierstream dev down`)")
+        print("development stack stopped (run with --keep to leave it up; then `tierstream-dev down`)")
     else:
-        print(f"the development stack is still up ({stack['broker']}); stop it with `tierstream dev down`")
+        print(f"the development stack is still up ({stack['broker']}); stop it with `tierstream-dev down`")
     return 0
 
 

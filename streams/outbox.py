@@ -1,0 +1,82 @@
+"""The customer table's value and codec: a customer's state together with its outbox.
+
+A table value holds the state and the outputs it counts as sent that Kafka has not
+acknowledged yet. Both travel in one changelog record (a transactional outbox): a crash
+can lose both, and the event is replayed, or keep both, and the outbox is sent again when
+the partition is recovered; never the state without its outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from faust.serializers import codecs
+
+from scoring.state import CustomerState
+
+CODEC = "tierstate"
+
+
+@dataclass
+class Stored:
+    """A customer's table value."""
+
+    state: CustomerState
+    outbox: list[tuple[int, bytes]] = field(default_factory=list)  # (sequence, value JSON)
+
+    class _options:
+        serializer = CODEC
+
+    @classmethod
+    def from_data(cls, data: Any, preferred_type: Any = None) -> Any:
+        """Faust's hook to rebuild a value: the codec has already built it."""
+        return data
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The outputs still waiting for Kafka's acknowledgement, in sequence order."""
+        return [orjson.loads(v) for _, v in self.outbox]
+
+
+class StateCodec(codecs.Codec):
+    """Stored <-> the state's compact bytes, then one line per outbox entry."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        lines = [obj.state.to_bytes()]
+        lines += [b"%d %s" % (seq, value) for seq, value in obj.outbox]
+        return b"\n".join(lines)
+
+    def _loads(self, s: bytes) -> Any:
+        head, *rest = s.split(b"\n")
+        outbox = []
+        for line in rest:
+            seq, _, value = line.partition(b" ")
+            outbox.append((int(seq), value))
+        return Stored(CustomerState.from_bytes(head), outbox)
+
+
+def register_codec() -> None:
+    """Faust finds a table's codec by name, process-wide; the worker registers it once."""
+    codecs.register(CODEC, StateCodec())
+
+
+class Acknowledgements:
+    """Output sequences Kafka has acknowledged, per customer, until the customer's next
+    table write drops them from its outbox."""
+
+    def __init__(self) -> None:
+        self._acked: dict[str, set[int]] = {}
+
+    def confirm(self, customer_id: str, sequence: int) -> None:
+        self._acked.setdefault(customer_id, set()).add(sequence)
+
+    def next_value(
+        self, customer_id: str, old: Stored | None, state: CustomerState, values: list[dict[str, Any]]
+    ) -> Stored:
+        """The table value to write: the state, with every output it counts as sent that
+        Kafka has not acknowledged (the old outbox less what was acknowledged, plus ``values``)."""
+        acked = self._acked.pop(customer_id, set())
+        outbox = [(seq, v) for seq, v in (old.outbox if old else []) if seq not in acked]
+        outbox += [(v["sequence"], orjson.dumps(v)) for v in values if v["sequence"] is not None]
+        return Stored(state, outbox)

@@ -1,0 +1,87 @@
+"""Routing: which routed partition an input record goes to, and how far this worker has
+read each input partition (its watermarks).
+
+Records go to the partition of their customer, whatever the upstream partitioning, so one
+customer's events meet in one partition; an ``eod`` is copied to every routed partition;
+a record without a usable customer is bad, and says so right here. Pure: the Faust agent
+sends what ``Router.route`` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from aiokafka.partitioner import murmur2
+
+from schemas.topics import Topic
+from scoring.parsing import customer_of
+from streams.frames import Routed
+
+IDLE_AFTER_MS = 500  # an input partition read to its end this long ago is idle
+
+
+def partition_of(customer_id: str, partitions: int) -> int:
+    """The routed partition of a customer: Kafka's default partitioner on the key."""
+    return int(murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class ToCustomer:
+    """Send the record to its customer's routed partition (keyed by the customer)."""
+
+    customer_id: str
+    record: Routed
+
+
+@dataclass(frozen=True, slots=True)
+class ToEveryPartition:
+    record: Routed
+
+
+@dataclass(frozen=True, slots=True)
+class NoCustomer:
+    """The record names no customer: it becomes a dead letter where it was read."""
+
+    record: Routed
+
+
+Route = ToCustomer | ToEveryPartition | NoCustomer
+
+
+@dataclass
+class Router:
+    """Routes one worker's input records and remembers how far it has read each input partition."""
+
+    inputs: Mapping[str, Topic]  # input topic as consumed (prefix included) -> its declaration
+    last_ts: dict[str, int] = field(default_factory=dict)  # per "topic:partition", latest timestamp routed
+    next_offset: dict[str, int] = field(default_factory=dict)
+    last_seen: dict[str, float] = field(default_factory=dict)  # when it last routed a record of it
+
+    def route(self, record: Routed) -> Route:
+        if not self.inputs[record.topic].keyed_by_customer:  # eod: for every customer
+            return ToEveryPartition(replace(record, eod=True))
+        cid = customer_of(record.raw)
+        return NoCustomer(record) if cid is None else ToCustomer(cid, record)
+
+    def forwarded(self, record: Routed, now: float) -> None:
+        """``record`` has been sent on (only then may a watermark cover it)."""
+        source = f"{record.topic}:{record.partition}"
+        self.last_ts[source] = max(self.last_ts.get(source, 0), record.ts)
+        self.next_offset[source] = record.offset + 1
+        self.last_seen[source] = now
+
+    def watermarks(
+        self, sources: list[str], now: float, caught_up: Callable[[str, int | None], bool]
+    ) -> dict[str, int]:
+        """The watermark of each input partition in ``sources``. A partition read to its end
+        (``caught_up(source, next offset)``) and quiet for a while is idle: whatever comes
+        next is stamped after now minus that while."""
+        marks: dict[str, int] = {}
+        for source in sources:
+            mark = self.last_ts.get(source, 0)
+            quiet = now - self.last_seen.get(source, 0.0) > IDLE_AFTER_MS / 1000
+            if quiet and caught_up(source, self.next_offset.get(source)):
+                mark = max(mark, int(now * 1000) - IDLE_AFTER_MS)
+            marks[source] = mark
+        return marks

@@ -1,0 +1,330 @@
+"""Scoring the routed partitions: the close gate, the core, the customer table and the outputs.
+
+Per routed partition a ``CloseGate`` decides when each record and day close is applied;
+the core (``scoring.processor``) decides what it does; this module carries it out: the
+state and its outbox go to the table (one changelog record), the outputs to Kafka, the
+customer's view to Redis. No business decision is taken here. Faust is reached only
+through the small ports below, so the functional tests run it without a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+import orjson
+
+from schemas import topics
+from schemas.topics import BY_OUTPUT_TYPE, Topic
+from scoring.clock import Clock
+from scoring.days import format_day
+from scoring.events import EndOfDay
+from scoring.outputs import Output, Source
+from scoring.parsing import parse
+from scoring.processor import Processor
+from scoring.projection import customer_view
+from scoring.rules import Rules
+from scoring.state import CustomerState
+from scoring.step import Step, Verdict
+from streams.frames import Frame, Routed, Watermarks
+from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep
+from streams.outbox import Acknowledgements, Stored
+from streams.routing import partition_of
+from streams.sinks import CustomerWrite, Entry, TierSink
+
+log = logging.getLogger("tierstream")
+
+SINK_BATCH = 500  # customers per Redis round trip during a close
+
+
+class Outputs(Protocol):
+    async def send(self, topic: Topic, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
+        """Send one output; the future resolves when the broker acknowledges it."""
+
+
+class Acks(Protocol):
+    async def ack(self, token: Any) -> None:
+        """The record of ``token`` is applied: its offset may be committed."""
+
+    def keep(self, token: Any) -> None:
+        """The record of ``token`` waits un-acknowledged (a crash replays it)."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a gate holds: the consumer's token and the routed record it carried."""
+
+    token: Any
+    record: Routed | None
+
+
+@dataclass
+class _Partition:
+    """What the scorer keeps in memory for one routed partition."""
+
+    members: set[str]
+    gate: CloseGate[Pending]
+    warned_at: float = 0.0  # when a close that waits too long was last reported
+
+
+class Scorer:
+    """Applies one worker's routed records, partition by partition."""
+
+    def __init__(
+        self,
+        rules: Rules,
+        states: MutableMapping[str, Stored],
+        clocks: MutableMapping[str, int],
+        outputs: Outputs,
+        acks: Acks,
+        sink: TierSink,
+        partitions: int,
+        inputs: Mapping[str, Topic],
+        sources: frozenset[str],
+        frames: FramePolicy,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.core = Processor(rules)
+        self.rules = rules
+        self.states = states
+        self.clocks = clocks
+        self.outputs = outputs
+        self.acks = acks
+        self.sink = sink
+        self.n_partitions = partitions
+        self.inputs = inputs
+        self.sources = sources  # every input partition of the application: closes wait for all
+        self.frames = frames
+        self.now = now
+        self.partitions: dict[int, _Partition] = {}
+        self._acked = Acknowledgements()
+
+    async def on_frame(self, q: int, frame: Frame, token: Any) -> None:
+        """One record of routed partition ``q``, then whatever the gate lets go with it."""
+        part = await self.partition(q)
+        if isinstance(frame, Watermarks):
+            actions = part.gate.on_watermarks(frame.marks, Pending(token, None))
+        elif frame.eod:
+            eod = await self._eod(q, frame)
+            pending = Pending(token, frame)
+            if eod is None:
+                actions = part.gate.on_other(pending)
+            else:
+                actions = part.gate.on_eod(eod.business_date, frame.ts, pending, self.clocks.get(str(q)), self.now())
+                if any(w.token is pending for w in part.gate.waiting):
+                    self.frames.saw_eod(frame.ts)  # tell the others to report how far they have read
+        else:
+            actions = part.gate.on_record(frame.ts, Pending(token, frame))
+        # Tokens are acked only after what they triggered: no close or held record is
+        # applied after its partition is revoked (Faust waits for un-acked events then).
+        for action in actions:
+            if isinstance(action, Close):
+                await self._close(q, part, action.day)
+            elif isinstance(action, Apply):
+                assert action.token.record is not None  # the gate applies records only
+                await self._record(q, action.token.record)
+            elif isinstance(action, Ack):
+                await self.acks.ack(action.token.token)
+            elif isinstance(action, Keep):
+                self.acks.keep(action.token.token)
+
+    async def partition(self, q: int) -> _Partition:
+        """The partition's bookkeeping, built on its first record since it was assigned."""
+        part = self.partitions.get(q)
+        if part is None:
+            members = {k for k in self.states if partition_of(k, self.n_partitions) == q}
+            part = self.partitions[q] = _Partition(members, CloseGate(self.sources))
+            await self._resend_outboxes(q, members)
+        return part
+
+    def revoked(self, q: int) -> None:
+        # its held and waiting records are un-acked: the new owner replays them
+        self.partitions.pop(q, None)
+
+    # --- applying --------------------------------------------------------------------
+
+    def _lookup(self, customer_id: str) -> CustomerState | None:
+        stored = self.states.get(customer_id)
+        return None if stored is None else stored.state
+
+    def _clock(self, q: int) -> Clock:
+        return Clock(self.clocks.get(str(q)))
+
+    async def _eod(self, q: int, record: Routed) -> EndOfDay | None:
+        """The eod a copy carries, or None if it carries none. One copy of each eod record
+        (partition 0's) is counted, and dead-lettered if it is bad."""
+        if q != 0:
+            parsed = parse(topics.EOD, record.raw, self.rules)
+            return parsed if isinstance(parsed, EndOfDay) else None
+        result = self.core.record(topics.EOD, _source(record), self._lookup, self._clock(q))
+        if isinstance(result, EndOfDay):
+            return result
+        await self._publish(None, self._stamp(result.outputs))
+        return None
+
+    async def unroutable(self, record: Routed) -> None:
+        """A record the router found no customer in: its dead letter, counted here."""
+        result = self.core.record(self.inputs[record.topic], _source(record), self._lookup, Clock())
+        assert isinstance(result, Step) and result.verdict is Verdict.DEAD_LETTER  # valid events name a customer
+        await self._publish(None, self._stamp(result.outputs))
+
+    async def _record(self, q: int, record: Routed) -> None:
+        clock = self._clock(q)
+        result = self.core.record(self.inputs[record.topic], _source(record), self._lookup, clock)
+        assert isinstance(result, Step)  # customer topics never parse as an eod
+        values = self._stamp(result.outputs)
+        st = result.state
+        if result.verdict is Verdict.ACCEPTED:
+            assert st is not None
+            old = self.states.get(st.customer_id)
+            if old is None:
+                (await self.partition(q)).members.add(st.customer_id)
+            self._store(st.customer_id, old, st, values)
+        await self._publish(None if st is None else st.customer_id, values)
+        if result.evaluated and st is not None:
+            await self.sink.write([self._customer_write(st, clock, values)])
+
+    async def _close(self, q: int, part: _Partition, business_date: int) -> None:
+        for clock in self.core.closes(self._clock(q), business_date):
+            assert clock.closed is not None
+            self.clocks[str(q)] = clock.closed
+            writes: list[CustomerWrite] = []
+            for cid in sorted(part.members):
+                stored = self.states.get(cid)
+                if stored is None:
+                    continue
+                step = self.core.close(stored.state, clock)
+                if not step.evaluated:
+                    continue
+                values = self._stamp(step.outputs)
+                self._store(cid, stored, stored.state, values)
+                await self._publish(cid, values)
+                writes.append(self._customer_write(stored.state, clock, values))
+                if len(writes) >= SINK_BATCH:
+                    await self.sink.write(writes)
+                    writes = []
+            await self.sink.write(writes)
+            log.info(
+                "event=day_closed partition=%d day=%s customers=%d", q, format_day(clock.closed), len(part.members)
+            )
+
+    async def _resend_outboxes(self, q: int, members: set[str]) -> None:
+        """Outputs a recovered state counts as sent but Kafka never acknowledged: send them
+        again (same event_id; Redis applies nothing twice)."""
+        clock = self._clock(q)
+        writes = []
+        for cid in sorted(members):
+            stored = self.states.get(cid)
+            if stored is None or not stored.outbox:
+                continue
+            values = stored.pending()
+            await self._publish(cid, values)
+            writes.append(self._customer_write(stored.state, clock, values))
+        if writes:
+            log.info("event=outboxes_resent partition=%d customers=%d", q, len(writes))
+            await self.sink.write(writes)
+
+    # --- outputs ---------------------------------------------------------------------
+
+    def _store(self, cid: str, old: Stored | None, state: CustomerState, values: list[dict[str, Any]]) -> None:
+        self.states[cid] = self._acked.next_value(cid, old, state, values)  # reassign: reaches the changelog
+
+    def _stamp(self, outputs: list[Output]) -> list[dict[str, Any]]:
+        stamp = rfc3339(self.now())
+        for out in outputs:
+            out.value["emitted_at"] = stamp
+        return [out.value for out in outputs]
+
+    async def _publish(self, cid: str | None, values: list[dict[str, Any]]) -> None:
+        """Send outputs; note each one of the customer's that Kafka acknowledges."""
+        for v in values:
+            key = None if v["customer_id"] is None else v["customer_id"].encode()
+            future = await self.outputs.send(BY_OUTPUT_TYPE[v["type"]], key, orjson.dumps(v))
+            if cid is not None and v["sequence"] is not None:
+                future.add_done_callback(partial(self._confirm, cid, v["sequence"]))
+
+    def _confirm(self, cid: str, sequence: int, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            # stays in the outbox: sent again when the partition is next recovered
+            log.warning("event=output_not_acknowledged customer=%s sequence=%d", cid, sequence)
+            return
+        self._acked.confirm(cid, sequence)
+
+    def _customer_write(self, st: CustomerState, clock: Clock, values: list[dict[str, Any]]) -> CustomerWrite:
+        fields = customer_view(st, clock, self.rules)
+        fields["updated_at"] = rfc3339(self.now())
+        entries = []
+        for v in values:
+            topic = BY_OUTPUT_TYPE[v["type"]]
+            if topic.redis_stream is not None:
+                entries.append(
+                    Entry(topic.redis_stream, v["sequence"], v["event_id"], orjson.dumps(v), topic.redis_channel)
+                )
+        return CustomerWrite(st.customer_id, st.sequence, fields["as_of"], fields, entries)
+
+    # --- watching the gates ----------------------------------------------------------
+
+    def held(self) -> int:
+        return sum(len(p.gate.held) for p in self.partitions.values())
+
+    def closes_waiting(self) -> list[dict[str, Any]]:
+        """Every waiting close: its day, how long it has waited, and the input partition
+        whose watermark holds it back (with that watermark, -1 if it never reported)."""
+        now = self.now()
+        out = []
+        for q, part in sorted(self.partitions.items()):
+            source, mark = _holdup(part.gate)
+            for w in part.gate.waiting:
+                out.append(
+                    {
+                        "partition": q,
+                        "day": format_day(w.day),
+                        "waiting_seconds": round(now - w.since, 1),
+                        "eod_timestamp_ms": w.ts,
+                        "held_back_by": source,
+                        "watermark_ms": mark,
+                    }
+                )
+        return out
+
+    def warn_slow_closes(self, bound: float) -> None:
+        """A close that waits longer than ``bound`` seconds is logged, naming the input
+        partition that holds it back, once per bound while it waits."""
+        now = self.now()
+        for q, part in self.partitions.items():
+            waiting = part.gate.waiting
+            if waiting and now - waiting[0].since > bound and now - part.warned_at > bound:
+                part.warned_at = now
+                source, mark = _holdup(part.gate)
+                log.warning(
+                    "event=close_waiting partition=%d day=%s waiting_seconds=%.0f held_back_by=%s watermark_ms=%d "
+                    "eod_timestamp_ms=%d",
+                    q,
+                    format_day(waiting[0].day),
+                    now - waiting[0].since,
+                    source,
+                    mark,
+                    waiting[0].ts,
+                )
+
+
+def _source(record: Routed) -> Source:
+    return Source(record.topic, record.partition, record.offset, record.key, record.raw)
+
+
+def _holdup(gate: CloseGate[Pending]) -> tuple[str | None, int]:
+    """The input partition holding a gate's oldest close back and its watermark (-1: none yet)."""
+    source = gate.holding_back()
+    return source, gate.watermarks.get(source or "", -1)
+
+
+def rfc3339(now: float) -> str:
+    """Wall-clock time as the outputs' ``emitted_at`` and the hash's ``updated_at``."""
+    seconds = int(now)
+    micros = int((now - seconds) * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"

@@ -1,0 +1,183 @@
+"""The worker's topology without a broker: routing, the close gate, the scorer and the
+outbox, driven through ``tests/functional/topology.py`` and compared with the reference
+engine fed the same records."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import Any
+
+import orjson
+
+from devkit.synthetic import BankConfig, SyntheticBank
+from schemas import topics
+from scoring.days import parse_day
+from scoring.engine import Engine
+from scoring.outputs import Source
+from scoring.projection import customer_view
+from streams.frames import decode
+from streams.outbox import StateCodec
+from streams.routing import partition_of
+from streams.rules_file import load_rules
+from tests.functional.topology import Topology
+
+RULES = load_rules()
+DAY_MS = 86_400_000
+T0 = 1_790_000_000_000  # a Kafka timestamp, ms
+
+
+def balance(cid: str, day: str, amount: str, event_id: str) -> bytes:
+    value = {
+        "event_id": event_id,
+        "customer_id": cid,
+        "account_id": "a1",
+        "ts": f"{day}T12:00:00Z",
+        "product": "savings",
+        "balance": amount,
+        "currency": "CNY",
+    }
+    return orjson.dumps(value)
+
+
+def eod(day: str) -> bytes:
+    return orjson.dumps({"event_id": f"eod-{day}", "business_date": day})
+
+
+def without_emitted_at(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in value.items() if k != "emitted_at"} for value in values]
+
+
+def all_marks(topo: Topology, ts: int, **late: int) -> dict[str, int]:
+    """Every input partition at ``ts``, but those named (``balances_1=...``) elsewhere."""
+    marks = {f"{t.name}:{p}": ts for t, n in topo.SOURCES.items() for p in range(n)}
+    marks.update({k.replace("_", ":"): v for k, v in late.items()})
+    return marks
+
+
+def test_a_customers_records_meet_in_its_partition_and_an_eod_reaches_every_partition() -> None:
+    async def run() -> None:
+        topo = Topology(RULES)
+        await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "10", "b1"), T0, partition=0)
+        await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "20", "b2"), T0, partition=1)
+        await topo.produce(topics.EOD, eod("2026-11-02"), T0 + 1)
+        await topo.produce(topics.BALANCES, b'{"event_id": "b3", "balance": "5"}', T0 + 2, partition=1)
+        home = partition_of("c1", topo.partitions)
+        for q, frames in enumerate(topo.routed):
+            kinds = [("eod" if f.eod else f.offset) for f in map(decode, frames)]  # type: ignore[union-attr]
+            assert kinds == ([0, 0, "eod"] if q == home else ["eod"])
+        # no customer to route to: a dead letter where it was read, counted once
+        (dead,) = topo.outputs.values(topics.DEAD_LETTERS)
+        assert (dead["reason"], dead["source_topic"], dead["partition"], dead["offset"]) == ("schema", "balances", 1, 1)
+        assert topo.scorer.core.counters.records_in == 1
+
+    asyncio.run(run())
+
+
+def test_a_close_waits_for_a_lagging_input_partition_and_holds_what_comes_after_it() -> None:
+    """balances:1 lags: its record of the closing day is routed after the eod. The close
+    must wait for it, and apply exactly what the reference engine applies for the records
+    in the order they were stamped."""
+
+    async def run() -> None:
+        topo = Topology(RULES)
+        reference = Bank()
+        first = await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0, partition=0)
+        close = await topo.produce(topics.EOD, eod("2026-11-02"), T0 + 10)
+        after = await topo.produce(topics.BALANCES, balance("c1", "2026-11-03", "900000", "b3"), T0 + 20, partition=0)
+        topo.watermarks(all_marks(topo, T0 + 20, balances_1=0))
+        await topo.score()
+        assert topo.clocks == {}  # the close waits for balances:1
+        home = partition_of("c1", topo.partitions)
+        assert (home, 1) in topo.acks.kept and (home, 2) in topo.acks.kept  # the eod, and the record after it
+        assert (home, 1) not in topo.acks.acked and (home, 2) not in topo.acks.acked
+
+        lagging = await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "800000", "b2"), T0 + 5, partition=1)
+        topo.watermarks(all_marks(topo, T0 + 20))
+        await topo.score()
+        assert topo.clocks == {str(q): parse_day("2026-11-02") for q in range(topo.partitions)}
+        for record in (first, lagging, close, after):  # stamped order
+            reference.send(record)
+        assert without_emitted_at(topo.outputs.values(topics.TIER_CHANGES)) == reference.values(topics.TIER_CHANGES)
+        assert without_emitted_at(topo.outputs.values(topics.RM_ALERTS)) == reference.values(topics.RM_ALERTS)
+        assert topo.sink.hashes["c1"]["as_of"] == "2026-11-03"
+        assert sorted(topo.acks.acked) == sorted({(q, o) for q in range(4) for o in range(len(topo.routed[q]))})
+
+    asyncio.run(run())
+
+
+def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_owner() -> None:
+    async def run() -> None:
+        topo = Topology(RULES)
+        topo.outputs.down = True
+        await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0)
+        await topo.score()
+        await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "150", "b1b"), T0)
+        await topo.score()  # a later write of the customer keeps what is still unacknowledged
+        assert topo.outputs.sent == []
+        stored = topo.states["c1"]
+        assert [seq for seq, _ in stored.outbox] == [1]  # the initial placement, not acknowledged
+
+        # the next owner recovers the table from its changelog (the codec's bytes)
+        codec = StateCodec()
+        recovered = {"c1": codec.loads(codec.dumps(stored))}
+        owner = Topology(RULES, states=recovered)
+        await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "200", "b2"), T0 + 1)
+        await owner.score()
+        changes = owner.outputs.values(topics.TIER_CHANGES)
+        assert [c["event_id"] for c in changes] == ["c1:1"]  # sent again, same id
+        assert owner.sink.hashes["c1"]["sequence"] == "1"
+        await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "300", "b3"), T0 + 2)
+        await owner.score()
+        assert owner.states["c1"].outbox == []  # acknowledged since, and dropped at the next write
+
+    asyncio.run(run())
+
+
+def test_the_topology_publishes_what_the_reference_engine_publishes() -> None:
+    async def run() -> None:
+        topo = Topology(RULES)
+        reference = Bank()
+        bank = SyntheticBank(BankConfig(customers=60, days=6, duplicate_rate=0.02, invalid_rate=0.02, history_days=20))
+        ts = T0
+        for r in bank.records():
+            ts += 1
+            partition = zlib.crc32(r.key or b"") % 2 if r.topic is topics.BALANCES else 0
+            reference.send(await topo.produce(r.topic, r.value, ts, partition=partition, key=r.key))
+            if r.topic is topics.EOD:
+                topo.watermarks(all_marks(topo, ts))
+                await topo.score()
+        await topo.score()
+        for topic in topics.OUTPUTS:
+            got = without_emitted_at(topo.outputs.values(topic))
+            want = reference.values(topic)
+            assert sorted(got, key=orjson.dumps) == sorted(want, key=orjson.dumps), topic.name
+        engine, counters = reference.engine, topo.scorer.core.counters
+        assert (counters.records_in, counters.accepted, counters.duplicates, counters.dead_letters) == (
+            engine.counters.records_in,
+            engine.counters.accepted,
+            engine.counters.duplicates,
+            engine.counters.dead_letters,
+        )
+        assert counters.dead_letters and counters.duplicates  # the stream did exercise both
+        for cid, st in engine.states.items():
+            fields = {k: v for k, v in topo.sink.hashes[cid].items() if k != "updated_at"}
+            assert fields == customer_view(st, engine.clock, RULES), cid
+
+    asyncio.run(run())
+
+
+class Bank:
+    """The reference engine, fed the very records the topology routed."""
+
+    def __init__(self) -> None:
+        self.engine = Engine(RULES)
+        self.outputs: list[tuple[str, dict[str, Any]]] = []
+
+    def send(self, record: Any) -> None:
+        topic = topics.BY_NAME[record.topic]
+        source = Source(record.topic, record.partition, record.offset, record.key, record.raw)
+        self.outputs += [(out.topic.name, out.value) for out in self.engine.process(topic, source)]
+
+    def values(self, topic: topics.Topic) -> list[dict[str, Any]]:
+        return without_emitted_at([v for name, v in self.outputs if name == topic.name])

@@ -1,0 +1,132 @@
+"""One worker's topology — router, close gate, scorer, table, outbox — wired to in-memory
+ports instead of Faust and Kafka (Kafka Streams' TopologyTestDriver, in spirit).
+
+faust-streaming 0.15 has no memory transport, and its agent ``test_context`` cannot carry
+an input record's topic, partition and timestamp, nor leave events un-acked; the runtime is
+built so that Faust is only the wiring (``streams/app.py``), and this driver is the other
+wiring: records produced here are routed as the ``route`` agent routes them, appended to
+in-memory routed partitions, and scored in order as the ``score`` agent scores them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any, ClassVar
+
+import orjson
+
+from schemas import topics
+from schemas.topics import Topic
+from scoring.rules import Rules
+from streams.frames import Routed, Watermarks, decode, encode
+from streams.gate import FramePolicy
+from streams.outbox import Stored
+from streams.routing import NoCustomer, Router, ToCustomer, ToEveryPartition, partition_of
+from streams.scorer import Scorer
+from streams.sinks import MemoryTierSink
+
+NOW = 1_800_000_000.0  # the shell's wall clock, fixed
+
+
+class MemoryOutputs:
+    """Output topics in memory; while ``down`` is set, sends are not acknowledged."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []  # (topic name, value)
+        self.down = False
+
+    async def send(self, topic: Topic, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.down:
+            future.set_exception(ConnectionError("broker unreachable"))
+        else:
+            self.sent.append((topic.name, orjson.loads(value)))
+            future.set_result(None)
+        return future
+
+    def values(self, topic: Topic) -> list[dict[str, Any]]:
+        return [v for name, v in self.sent if name == topic.name]
+
+
+class MemoryAcks:
+    def __init__(self) -> None:
+        self.acked: list[Any] = []
+        self.kept: list[Any] = []
+
+    async def ack(self, token: Any) -> None:
+        self.acked.append(token)
+
+    def keep(self, token: Any) -> None:
+        self.kept.append(token)
+
+
+class Topology:
+    """A worker that reads every input partition and owns every routed partition."""
+
+    SOURCES: ClassVar[dict[Topic, int]] = {
+        topics.CUSTOMERS: 1,
+        topics.BALANCES: 2,
+        topics.TRANSACTIONS: 1,
+        topics.EOD: 1,
+    }
+
+    def __init__(self, rules: Rules, partitions: int = 4, states: dict[str, Stored] | None = None) -> None:
+        self.partitions = partitions
+        self.inputs = {t.name: t for t in topics.INPUTS}
+        self.router = Router(self.inputs)
+        self.routed: list[list[bytes]] = [[] for _ in range(partitions)]
+        self.scored = [0] * partitions  # per routed partition: the next offset to score
+        self.offsets: dict[str, int] = defaultdict(int)  # per input partition: the next offset
+        self.states: dict[str, Stored] = {} if states is None else states
+        self.clocks: dict[str, int] = {}
+        self.outputs = MemoryOutputs()
+        self.acks = MemoryAcks()
+        self.sink = MemoryTierSink()
+        sources = frozenset(f"{t.name}:{p}" for t, n in self.SOURCES.items() for p in range(n))
+        self.scorer = Scorer(
+            rules,
+            self.states,
+            self.clocks,
+            self.outputs,
+            self.acks,
+            self.sink,
+            partitions,
+            self.inputs,
+            sources,
+            FramePolicy(0.2, 2.0),
+            now=lambda: NOW,
+        )
+
+    async def produce(
+        self, topic: Topic, value: bytes | None, ts: int, partition: int = 0, key: bytes | None = None
+    ) -> Routed:
+        """An input record as the ``route`` agent forwards it; returns it as routed."""
+        source = f"{topic.name}:{partition}"
+        record = Routed(topic.name, partition, self.offsets[source], ts, key, value)
+        self.offsets[source] += 1
+        route = self.router.route(record)
+        if isinstance(route, ToCustomer):
+            self.routed[partition_of(route.customer_id, self.partitions)].append(encode(route.record))
+        elif isinstance(route, ToEveryPartition):
+            for q in range(self.partitions):
+                self.routed[q].append(encode(route.record))
+        elif isinstance(route, NoCustomer):
+            await self.scorer.unroutable(route.record)
+        self.router.forwarded(record, NOW)
+        return record
+
+    def watermarks(self, marks: dict[str, int]) -> None:
+        """A watermark frame to every routed partition."""
+        for q in range(self.partitions):
+            self.routed[q].append(encode(Watermarks(marks)))
+
+    async def score(self) -> None:
+        """Score every routed record not scored yet, partition by partition; a record's
+        token is (partition, offset)."""
+        for q in range(self.partitions):
+            while self.scored[q] < len(self.routed[q]):
+                offset = self.scored[q]
+                self.scored[q] += 1
+                await self.scorer.on_frame(q, decode(self.routed[q][offset]), (q, offset))
+        await asyncio.sleep(0)  # let the acknowledgement callbacks run
