@@ -1,41 +1,67 @@
-"""Benchmark of the whole pipeline (not a test): one worker on the development stack.
+"""The whole pipeline on the development stack, measured from outside (helpers of the suite).
 
-    .venv/bin/python bench/pipeline.py [--customers 1000] [--days 5] [--runs 3]
-
-1. Throughput: a backlog of synthetic events is produced first, then a worker is started
-   and timed until it has processed all of them (events/s per worker, median of runs).
-2. Latency: with the worker caught up, single balance events for new customers are sent
-   at a steady rate; each one makes an initial tier change. Latency = time the change is
-   read from the tier-changes topic - time its input was sent (p50/p99).
+Workers are real ``tierstream worker`` processes; progress is read from their ``/counters``;
+CPU time from ``/proc``. Nothing here asserts a figure.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
-from kafka import KafkaConsumer
+import redis
+from kafka import KafkaConsumer, TopicPartition
 
-from devkit import devstack
-from devkit.synthetic import BankConfig, SyntheticBank
+from devkit.synthetic import Record
 from schemas import topics
 from streams import kafka_admin
 from streams.settings import Settings
 from streams.web import free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def start_worker(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    def counters(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/counters", timeout=2) as r:
+                body: dict[str, Any] = json.loads(r.read())
+                return body
+        except OSError:
+            return None
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def start_worker(env: dict[str, str], log: Path) -> Worker:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "WARNING"],
@@ -43,88 +69,133 @@ def start_worker(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        cwd=ROOT,
     )
-    return proc, port
+    return Worker(proc, port)
 
 
-def records_in(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/counters", timeout=2) as r:
-            return int(json.loads(r.read())["records_in"])
-    except OSError:
-        return -1
-
-
-def one_run(
-    broker: str, redis_url: str, customers: int, days: int, tag: str, workdir: Path
-) -> tuple[float, list[float]]:
-    env = {
+def environment(broker: str, redis_url: str, tag: str, workdir: Path, partitions: int = 8) -> dict[str, str]:
+    return {
         **os.environ,
         "TIERSTREAM_BROKER": broker,
         "TIERSTREAM_BROKER_FLAVOR": "tansu",
         "TIERSTREAM_REDIS_URL": redis_url,
-        "TIERSTREAM_TOPIC_PREFIX": f"bench{tag}-",
-        "TIERSTREAM_APP_ID": f"bench{tag}",
-        "TIERSTREAM_REDIS_PREFIX": f"bench{tag}:",
-        "TIERSTREAM_PARTITIONS": "8",
+        "TIERSTREAM_TOPIC_PREFIX": f"{tag}-",
+        "TIERSTREAM_APP_ID": tag,
+        "TIERSTREAM_REDIS_PREFIX": f"{tag}:",
+        "TIERSTREAM_PARTITIONS": str(partitions),
         "TIERSTREAM_DATA_DIR": str(workdir / tag),
     }
-    settings = Settings.from_env(env)
-    kafka_admin.ensure_topics(settings)
+
+
+def produce(settings: Settings, records: Iterable[Record]) -> tuple[int, int]:
+    """Send records in order (an eod to every eod partition); (customer records, eod records)."""
     producer = kafka_admin.producer(settings)
-    backlog = [
-        r for r in SyntheticBank(BankConfig(customers=customers, days=days)).records() if r.topic is not topics.EOD
-    ]
-    for r in backlog:
-        producer.send(r.topic.full_name(settings.topic_prefix), key=r.key, value=r.value)
-    producer.flush()
-    proc, port = start_worker(env, workdir / f"{tag}.log")
+    eod_partitions = kafka_admin.partition_counts(settings, [topics.EOD.full_name(settings.topic_prefix)])
+    n_eod = next(iter(eod_partitions.values()))
+    customer = eods = 0
     try:
-        while records_in(port) < 0:  # web server up
-            time.sleep(0.05)
-        start = None
-        while True:
-            n = records_in(port)
-            if start is None and n > 0:
-                start, first = time.monotonic(), n
-            if n >= len(backlog):
-                break
-            if proc.poll() is not None:
-                raise SystemExit(f"worker died, see {workdir / f'{tag}.log'}")
-            time.sleep(0.05)
-        assert start is not None
-        rate = (len(backlog) - first) / (time.monotonic() - start)
-        latencies = measure_latency(settings, producer)
+        for r in records:
+            name = r.topic.full_name(settings.topic_prefix)
+            if r.topic is topics.EOD:
+                for p in range(n_eod):
+                    producer.send(name, value=r.value, partition=p)
+                eods += n_eod
+            else:
+                producer.send(name, key=r.key, value=r.value)
+                customer += 1
+        producer.flush()
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
         producer.close()
-    return rate, latencies
+    return customer, eods
 
 
-def measure_latency(settings: Settings, producer: object, count: int = 400, per_second: float = 100.0) -> list[float]:
+@dataclass
+class Run:
+    seconds: float
+    records: int
+    cpu: float  # CPU seconds of all workers while they worked
+    days_closed: int
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def cpu_us_per_record(self) -> float:
+        return self.cpu / self.records * 1e6
+
+
+def work_off(workers: list[Worker], records: int, closes: int, timeout: float) -> Run:
+    """Time the workers from their first processed record until ``records`` are in and
+    ``closes`` partition-days are closed."""
+    deadline = time.monotonic() + timeout
+    start: float | None = None
+    cpu0 = 0.0
+    while True:
+        seen = [w.counters() for w in workers]
+        got = sum(c["records_in"] for c in seen if c)
+        closed = sum(c["days_closed"] for c in seen if c)
+        if start is None and got > 0:
+            start, cpu0 = time.monotonic(), sum(w.cpu() for w in workers)
+        if got >= records and closed >= closes:
+            assert start is not None
+            return Run(time.monotonic() - start, records, sum(w.cpu() for w in workers) - cpu0, closed)
+        for w in workers:
+            if w.proc.poll() is not None:
+                raise SystemExit("a worker died; see its log")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out: {got}/{records} records, {closed}/{closes} closes")
+        time.sleep(0.05)
+
+
+def changelog_records(settings: Settings) -> int:
+    """Records in the customer table's changelog so far (sum of end offsets)."""
+    name = f"{settings.app_id}-customer-state-changelog"
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap)
+    try:
+        parts = consumer.partitions_for_topic(name) or set()
+        ends = consumer.end_offsets([TopicPartition(name, p) for p in parts])
+        return sum(ends.values())
+    finally:
+        consumer.close()
+
+
+def redis_commands(url: str) -> int:
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return sum(int(v["calls"]) for v in stats.values())
+
+
+def latency(settings: Settings, per_second: float, seconds: float) -> list[float]:
+    """Send one balance a time for a new customer at a steady rate; each makes an initial tier
+    change. Milliseconds from the send to reading the change from tier-changes."""
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
+    count = int(per_second * seconds)
     consumer = KafkaConsumer(
         topics.TIER_CHANGES.full_name(settings.topic_prefix),
         bootstrap_servers=settings.bootstrap,
         auto_offset_reset="latest",
         group_id=None,
+        fetch_max_wait_ms=10,
     )
     consumer.poll(timeout_ms=1000)  # join and position at the end before sending
 
     def read() -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + seconds + 60
         while len(got) < count and time.monotonic() < deadline:
-            for recs in consumer.poll(timeout_ms=100).values():
-                now = time.time()
+            for recs in consumer.poll(timeout_ms=50).values():
+                now = time.monotonic()
                 for r in recs:
                     got.setdefault(orjson.loads(r.value)["customer_id"], now)
 
     reader = threading.Thread(target=read)
     reader.start()
+    producer = kafka_admin.producer(settings)
     name = topics.BALANCES.full_name(settings.topic_prefix)
+    start = time.monotonic()
     for i in range(count):
-        cid = f"LAT{i:05d}"
+        cid = f"LAT{i:06d}"
         value = {
             "event_id": f"lat{i}",
             "customer_id": cid,
@@ -134,52 +205,20 @@ def measure_latency(settings: Settings, producer: object, count: int = 400, per_
             "balance": "1000.00",
             "currency": "CNY",
         }
-        sent[cid] = time.time()
-        producer.send(name, key=cid.encode(), value=orjson.dumps(value))  # type: ignore[attr-defined]
-        producer.flush()  # type: ignore[attr-defined]
-        time.sleep(1 / per_second)
+        due = start + i / per_second
+        while (now := time.monotonic()) < due:
+            time.sleep(min(due - now, 0.001))
+        sent[cid] = time.monotonic()
+        producer.send(name, key=cid.encode(), value=orjson.dumps(value))
+        if i % 10 == 0:
+            producer.flush()
+    producer.flush()
     reader.join()
     consumer.close()
+    producer.close()
     return [(got[c] - sent[c]) * 1000 for c in sent if c in got]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--customers", type=int, default=1000)
-    ap.add_argument("--days", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="tierbench-"))
-    broker = devstack.start_tansu(workdir)
-    redis = devstack.start_valkey(workdir)
-    rates, lats = [], []
-    try:
-        for run in range(args.runs):
-            rate, latencies = one_run(
-                f"kafka://127.0.0.1:{broker.port}",
-                f"redis://127.0.0.1:{redis.port}/0",
-                args.customers,
-                args.days,
-                f"{run}{int(time.time()) % 100000}",
-                workdir,
-            )
-            rates.append(rate)
-            lats.append(latencies)
-            qs = statistics.quantiles(latencies, n=100)
-            print(
-                f"run {run + 1}: {rate:,.0f} events/s; "
-                f"latency p50 {qs[49]:.0f} ms p99 {qs[98]:.0f} ms ({len(latencies)} changes)"
-            )
-    finally:
-        broker.stop()
-        redis.stop()
-    p50 = statistics.median(statistics.quantiles(x, n=100)[49] for x in lats)
-    p99 = statistics.median(statistics.quantiles(x, n=100)[98] for x in lats)
-    print(
-        f"median of {args.runs}: {statistics.median(rates):,.0f} events/s per worker; "
-        f"input -> tier change p50 {p50:.0f} ms, p99 {p99:.0f} ms"
-    )
-
-
-if __name__ == "__main__":
-    main()
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    qs = statistics.quantiles(values, n=100)
+    return qs[49], qs[98], max(values)

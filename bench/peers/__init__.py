@@ -1,0 +1,1 @@
+"""The peers the benchmark suite measures tierstream against, on the same stream."""

@@ -1,0 +1,268 @@
+"""The benchmark suite: every figure tierstream is held to, with its peers measured in the
+same run, as medians of several runs; prints them and writes ``bench/RESULTS.md``.
+
+    scripts/bench [--customers 2500] [--days 10] [--close-customers 20000] [--runs 3]
+
+1. The scoring core alone: validate + apply, events/s.
+2. The whole pipeline on a pre-produced backlog of the synthetic bank (day closes
+   included): one worker, then two; events/s and CPU time per event.
+3. One day close of ``--close-customers`` customers: seconds, customers/s, changelog
+   records and Redis commands it caused.
+4. Latency at a steady 2,000 events/s: input sent -> its tier change read (p50/p99/max).
+5. Peers on the same backlog's transactions: a plain Faust agent with defaults and Quix
+   Streams 3.28 (RocksDB + changelog), both running a simpler job (one running sum and a
+   ladder, ``bench/peers/job.py``).
+
+Benchmarks print figures; nothing here is asserted. Each worker and peer runs under a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from bench import core
+from bench.pipeline import (
+    ROOT,
+    changelog_records,
+    environment,
+    latency,
+    percentiles,
+    produce,
+    redis_commands,
+    start_worker,
+    work_off,
+)
+from devkit import devstack
+from devkit.synthetic import BankConfig, Record, SyntheticBank
+from schemas import topics
+from streams import kafka_admin
+from streams.rules_file import load_rules
+from streams.settings import Settings
+
+PEER_TIMEOUT = 600.0
+
+
+class Stack:
+    """Tansu and Valkey for the whole suite; every measurement uses its own topics and keys."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.broker = devstack.start_tansu(workdir)
+        self.redis = devstack.start_valkey(workdir)
+        self.broker_url = f"kafka://127.0.0.1:{self.broker.port}"
+        self.bootstrap = f"127.0.0.1:{self.broker.port}"
+        self.redis_url = f"redis://127.0.0.1:{self.redis.port}/0"
+        self._n = 0
+
+    def env(self, name: str) -> dict[str, str]:
+        self._n += 1
+        return environment(self.broker_url, self.redis_url, f"b{self._n}{name}", self.workdir)
+
+    def stop(self) -> None:
+        self.broker.stop()
+        self.redis.stop()
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def core_rate(records: list[Record]) -> float:
+    rules = load_rules()
+    events = sum(1 for r in records if r.topic is not topics.EOD)
+    _, both, _, _ = core.one_run(records, rules)
+    return events / both
+
+
+def pipeline(stack: Stack, records: list[Record], workers: int, days: int) -> tuple[float, float]:
+    """(events/s, CPU µs per event) of ``workers`` working off the backlog."""
+    env = stack.env(f"w{workers}")
+    settings = Settings.from_env(env)
+    kafka_admin.ensure_topics(settings)
+    customer, eods = produce(settings, records)
+    procs = [start_worker(env, stack.workdir / f"{env['TIERSTREAM_APP_ID']}-{i}.log") for i in range(workers)]
+    try:
+        run = work_off(procs, customer + eods, days * settings.partitions, timeout=1800)
+    finally:
+        for w in procs:
+            w.stop()
+    return customer / run.seconds, run.cpu / customer * 1e6
+
+
+def day_close(stack: Stack, customers: int) -> tuple[float, int, int]:
+    """(seconds, changelog records, Redis commands) of closing one day of ``customers``."""
+    env = stack.env("close")
+    settings = Settings.from_env(env)
+    kafka_admin.ensure_topics(settings)
+    bank = SyntheticBank(BankConfig(customers=customers, days=1))
+    first_day = [r for r in bank.records() if r.topic is not topics.EOD]
+    customer, _ = produce(settings, first_day)
+    worker = start_worker(env, stack.workdir / f"{env['TIERSTREAM_APP_ID']}.log")
+    try:
+        work_off([worker], customer, 0, timeout=1800)
+        time.sleep(1.0)  # let the last table writes and Redis calls land before counting
+        log0, redis0 = changelog_records(settings), redis_commands(stack.redis_url)
+        start = time.monotonic()
+        kafka_admin.send_eod(settings, "2026-10-01")
+        work_off([worker], 0, settings.partitions, timeout=1800)
+        seconds = time.monotonic() - start
+        time.sleep(1.0)
+        return seconds, changelog_records(settings) - log0, redis_commands(stack.redis_url) - redis0
+    finally:
+        worker.stop()
+
+
+def steady_latency(stack: Stack, per_second: float, seconds: float) -> tuple[float, float, float]:
+    env = stack.env("latency")
+    settings = Settings.from_env(env)
+    kafka_admin.ensure_topics(settings)
+    worker = start_worker(env, stack.workdir / f"{env['TIERSTREAM_APP_ID']}.log")
+    try:
+        while worker.counters() is None:
+            time.sleep(0.1)
+        time.sleep(3.0)  # partitions assigned
+        return percentiles(latency(settings, per_second, seconds))
+    finally:
+        worker.stop()
+
+
+def peer(stack: Stack, script: str, transactions: list[Record], run: int) -> tuple[float, float]:
+    """(events/s, CPU µs per event) of a peer over the transactions."""
+    name = f"peer{run}{script.split('_')[0]}-{int(time.time()) % 100000}"
+    admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    # Tansu reports only the configs a topic was created with; Quix reads these two
+    retention = {"retention.ms": "604800000", "retention.bytes": "-1"}
+    admin.create_topics(
+        [NewTopic(f"{name}-in", 8, 1, topic_configs=retention), NewTopic(f"{name}-out", 8, 1, topic_configs=retention)]
+    )
+    admin.close()
+    settings = Settings.from_env(stack.env("peer"))
+    producer = kafka_admin.producer(settings)
+    for r in transactions:
+        producer.send(f"{name}-in", key=r.key, value=r.value)
+    producer.flush()
+    producer.close()
+    result = stack.workdir / f"{name}.json"
+    state = stack.workdir / name
+    state.mkdir()
+    with (stack.workdir / f"{name}.log").open("wb") as log:
+        argv = [sys.executable, "-m", f"bench.peers.{script}", stack.bootstrap, f"{name}-in", f"{name}-out"]
+        argv += [str(len(transactions)), str(result), str(state)]
+        proc = subprocess.run(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=PEER_TIMEOUT)
+    if not result.exists():
+        raise SystemExit(f"{script} ended ({proc.returncode}) without a result; see {stack.workdir / f'{name}.log'}")
+    r = json.loads(result.read_text())
+    return r["count"] / (r["last"] - r["first"]), r["cpu"] / r["count"] * 1e6
+
+
+def runs(n: int, label: str, measure: Callable[[int], tuple[float, ...]]) -> list[tuple[float, ...]]:
+    out = []
+    for i in range(n):
+        figures = measure(i)
+        print(f"  {label} run {i + 1}: " + ", ".join(f"{x:,.1f}" for x in figures), flush=True)
+        out.append(figures)
+    return out
+
+
+def med(results: list[tuple[float, ...]], i: int) -> float:
+    return median([r[i] for r in results])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--customers", type=int, default=2500)
+    ap.add_argument("--days", type=int, default=10)
+    ap.add_argument("--close-customers", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=2000.0, help="events/s of the latency run")
+    args = ap.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="tierbench-"))
+    records = list(SyntheticBank(BankConfig(customers=args.customers, days=args.days)).records())
+    events = sum(1 for r in records if r.topic is not topics.EOD)
+    transactions = [r for r in records if r.topic is topics.TRANSACTIONS]
+    print(f"stream: {args.customers:,} customers x {args.days} business days = {events:,} input events "
+          f"({len(transactions):,} transactions), {args.days} day closes; work dir {workdir}", flush=True)  # fmt: skip
+    stack = Stack(workdir)
+    try:
+        core_r = runs(args.runs, "core (events/s)", lambda i: (core_rate(records),))
+        one = runs(args.runs, "1 worker (events/s, CPU us/event)", lambda i: pipeline(stack, records, 1, args.days))
+        two = runs(args.runs, "2 workers (events/s, CPU us/event)", lambda i: pipeline(stack, records, 2, args.days))
+        close = runs(
+            args.runs, "close (s, changelog records, Redis commands)", lambda i: day_close(stack, args.close_customers)
+        )
+        lat = runs(
+            args.runs,
+            f"latency at {args.rate:,.0f}/s (p50, p99, max ms)",
+            lambda i: steady_latency(stack, args.rate, 10),
+        )
+        faust = runs(
+            args.runs, "Faust peer (events/s, CPU us/event)", lambda i: peer(stack, "faust_peer", transactions, i)
+        )
+        quix = runs(
+            args.runs, "Quix peer (events/s, CPU us/event)", lambda i: peer(stack, "quix_peer", transactions, i)
+        )
+    finally:
+        stack.stop()
+    close_s = med(close, 0)
+
+    def rate(results: list[tuple[float, ...]]) -> str:
+        return f"{med(results, 0):,.0f} events/s ({med(results, 1):,.0f} µs CPU/event)"
+
+    rows = [
+        ("scoring core, validate + apply", f"{med(core_r, 0):,.0f} events/s", "≥ 100,000 events/s"),
+        ("pipeline, 1 worker, backlog with closes", rate(one), "≥ 25,000 events/s"),
+        ("pipeline, 2 workers, same backlog", rate(two), "CPU/event within 10 % of 1 worker's"),
+        (
+            f"day close, {args.close_customers:,} customers",
+            f"{close_s:.1f} s = {args.close_customers / close_s:,.0f} customers/s; "
+            f"{med(close, 1):,.0f} changelog records, {med(close, 2):,.0f} Redis commands",
+            "≥ 50,000 customers/s",
+        ),
+        (
+            f"latency at {args.rate:,.0f} events/s",
+            f"p50 {med(lat, 0):,.0f} ms, p99 {med(lat, 1):,.0f} ms, max {med(lat, 2):,.0f} ms",
+            "p99 ≤ 100 ms",
+        ),
+        ("peer: plain Faust agent, transactions only, simpler job", rate(faust), ""),
+        ("peer: Quix Streams 3.28, transactions only, simpler job", rate(quix), ""),
+        ("tierstream / Quix (1 worker)", f"{med(one, 0) / med(quix, 0):.3f}", "≥ 0.4"),
+        ("tierstream / Faust peer (1 worker)", f"{med(one, 0) / med(faust, 0):.2f}", ""),
+    ]
+    table = "| figure | median | target |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    print(table)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    command = "scripts/bench " + " ".join(sys.argv[1:])
+    (ROOT / "bench" / "RESULTS.md").write_text(
+        f"# Benchmark results\n\nWritten by `{command.strip()}` on {time.strftime('%Y-%m-%d')}: medians of "
+        f"{args.runs} runs. Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"development broker (Tansu, in memory) and a Valkey server on the same machine.\n\n"
+        f"Stream: the synthetic bank (`devkit/synthetic.py`), {args.customers:,} customers × {args.days} business "
+        f"days = {events:,} input events ({len(transactions):,} transactions) and {args.days} day closes, "
+        f"pre-produced as a backlog before the workers start.\n\n{table}\n\n"
+        "Peers run a simpler job (a running sum per customer and a ladder on it, `bench/peers/job.py`) over the "
+        "same backlog's transactions only; tierstream runs the whole contract over every input.\n"
+    )  # fmt: skip
+    print(f"written: {ROOT / 'bench' / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()
