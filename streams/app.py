@@ -33,6 +33,9 @@ from streams.sinks import TierSink
 
 WATERMARK_INTERVAL = 0.2  # seconds between watermark frames while a close may wait for them
 WATERMARK_HEARTBEAT = 2.0  # seconds between frames of a worker that sees no eod
+# The scorer checkpoints when its input pauses; this timer also does, because at a rebalance
+# Faust stops delivering records and then waits for every delivered one to be acknowledged.
+CHECKPOINT_INTERVAL = 0.05
 
 
 class _KafkaOutputs:
@@ -44,6 +47,19 @@ class _KafkaOutputs:
     async def send(self, topic: Topic, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
         # Faust's FutureMessage: an asyncio future resolved when the broker acknowledges
         return cast(asyncio.Future[Any], await self.by_name[topic.name].send(key=key, value=value))
+
+
+class _TableChangelog:
+    """The scorer's changelog port: a Faust table's changelog, partition given explicitly.
+    The scorer reads and writes the table's store in memory (``table.data``) and sends each
+    changed customer once per checkpoint; ``table[key] = value`` would send a record per
+    write, filed under the partition of whatever event Faust holds as current."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def send(self, partition: int, customer_id: str, value: Stored) -> None:
+        self.table.send_changelog(partition, customer_id, value)
 
 
 class _StreamAcks:
@@ -92,7 +108,8 @@ class Pipeline:
         self.acks = _StreamAcks(self.app)
         self.scorer = Scorer(
             rules,
-            states,
+            states.data,
+            _TableChangelog(states),
             clocks,
             _KafkaOutputs(outputs),
             self.acks,
@@ -107,6 +124,7 @@ class Pipeline:
         self.app.agent(self.inputs, name="route")(self._route)
         self.app.agent(self.routed, name="score")(self._score)
         self.app.timer(WATERMARK_INTERVAL)(self._send_watermarks)
+        self.app.timer(CHECKPOINT_INTERVAL)(self.scorer.checkpoint)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # mode's stub wants a bare function
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         web.add_pages(self)
@@ -133,10 +151,14 @@ class Pipeline:
 
     async def _score(self, stream: Any) -> None:
         self.acks.stream = stream
+        queue = stream.channel.queue  # what the consumer has delivered and the agent not read yet
         async for event in stream.noack().events():
             m = event.message
             self._first_offset.setdefault(m.partition, m.offset)
             await self.scorer.on_frame(m.partition, decode(m.value), event)
+            # a batch ends when the input pauses (no wait added to latency) or grows large
+            if queue.empty() or self.scorer.due():
+                await self.scorer.checkpoint()
 
     async def _send_watermarks(self) -> None:
         self.scorer.warn_slow_closes(self.settings.close_wait_warning)

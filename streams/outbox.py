@@ -62,21 +62,33 @@ def register_codec() -> None:
 
 
 class Acknowledgements:
-    """Output sequences Kafka has acknowledged, per customer, until the customer's next
-    table write drops them from its outbox."""
+    """Output sequences both Kafka and Redis have acknowledged, per customer, until the
+    customer's next table write drops them from its outbox. An output stays in the outbox
+    until both have it: a crash before either is sent again when the partition is recovered
+    (the replayed event itself is then a duplicate and would make nothing)."""
 
     def __init__(self) -> None:
-        self._acked: dict[str, set[int]] = {}
+        self._kafka: dict[str, set[int]] = {}
+        self._redis: dict[str, set[int]] = {}
 
-    def confirm(self, customer_id: str, sequence: int) -> None:
-        self._acked.setdefault(customer_id, set()).add(sequence)
+    def kafka_has(self, customer_id: str, sequence: int) -> None:
+        self._kafka.setdefault(customer_id, set()).add(sequence)
+
+    def redis_has(self, customer_id: str, sequences: list[int]) -> None:
+        self._redis.setdefault(customer_id, set()).update(sequences)
 
     def next_value(
         self, customer_id: str, old: Stored | None, state: CustomerState, values: list[dict[str, Any]]
     ) -> Stored:
         """The table value to write: the state, with every output it counts as sent that
         Kafka has not acknowledged (the old outbox less what was acknowledged, plus ``values``)."""
-        acked = self._acked.pop(customer_id, set())
+        acked = self._kafka.get(customer_id, set()) & self._redis.get(customer_id, set())
+        for seen in (self._kafka, self._redis):
+            left = seen.get(customer_id, set()) - acked
+            if left:
+                seen[customer_id] = left
+            else:
+                seen.pop(customer_id, None)
         outbox = [(seq, v) for seq, v in (old.outbox if old else []) if seq not in acked]
         outbox += [(v["sequence"], orjson.dumps(v)) for v in values if v["sequence"] is not None]
         return Stored(state, outbox)

@@ -39,12 +39,17 @@ from streams.sinks import CustomerWrite, Entry, TierSink
 
 log = logging.getLogger("tierstream")
 
-SINK_BATCH = 500  # customers per Redis round trip during a close
+CHECKPOINT_WRITES = 500  # customer writes that make a checkpoint due, whatever the input does
 
 
 class Outputs(Protocol):
     async def send(self, topic: Topic, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
         """Send one output; the future resolves when the broker acknowledges it."""
+
+
+class Changelog(Protocol):
+    def send(self, partition: int, customer_id: str, value: Stored) -> None:
+        """Queue the customer's table value for the table's changelog partition ``partition``."""
 
 
 class Acks(Protocol):
@@ -79,6 +84,7 @@ class Scorer:
         self,
         rules: Rules,
         states: MutableMapping[str, Stored],
+        changelog: Changelog,
         clocks: MutableMapping[str, int],
         outputs: Outputs,
         acks: Acks,
@@ -91,7 +97,8 @@ class Scorer:
     ) -> None:
         self.core = Processor(rules)
         self.rules = rules
-        self.states = states
+        self.states = states  # read and written in memory; the changelog gets it at checkpoints
+        self.changelog = changelog
         self.clocks = clocks
         self.outputs = outputs
         self.acks = acks
@@ -103,6 +110,48 @@ class Scorer:
         self.now = now
         self.partitions: dict[int, _Partition] = {}
         self._acked = Acknowledgements()
+        self._dirty: dict[str, int] = {}  # customers whose value the changelog has not got, -> partition
+        self._writes: list[CustomerWrite] = []  # Redis writes not flushed yet
+        self._due: list[Any] = []  # tokens to acknowledge once the writes before them are flushed
+        # one checkpoint at a time: Redis must see a customer's writes in sequence order
+        self._checkpointing = asyncio.Lock()
+
+    async def checkpoint(self) -> None:
+        """Make what has been applied durable, then acknowledge its records: one changelog
+        record per changed customer (into its own partition, however many of its events the
+        batch held), one Redis pipeline with one guarded script call per customer (carrying
+        all its stream entries), then the acks. The changelog records wait in the producer,
+        which Faust flushes before it commits acknowledged offsets. The runtime calls this
+        when its input pauses or ``due()``; a crash before it replays the records, and the
+        outboxes (kept until Redis has their outputs too) send again what was lost.
+
+        It may also run beside the processing of a record (from a timer): a token is due only
+        after everything its record did, so a checkpoint never acknowledges work it lacks."""
+        async with self._checkpointing:
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        writes, due, dirty = self._writes, self._due, self._dirty
+        if not writes and not due and not dirty:
+            return
+        self._writes, self._due, self._dirty = [], [], {}
+        for cid, q in dirty.items():
+            self.changelog.send(q, cid, self.states[cid])
+        merged: dict[str, CustomerWrite] = {}
+        for w in writes:
+            earlier = merged.get(w.customer_id)
+            if earlier is not None:  # sequence and as-of day only grow: the latest fields win
+                w = CustomerWrite(w.customer_id, w.sequence, w.as_of, w.fields, earlier.entries + w.entries)
+            merged[w.customer_id] = w
+        await self.sink.write(list(merged.values()))
+        for w in merged.values():
+            self._acked.redis_has(w.customer_id, [e.sequence for e in w.entries])
+        for token in due:
+            await self.acks.ack(token)
+
+    def due(self) -> bool:
+        """Enough is pending that a checkpoint should not wait for the input to pause."""
+        return len(self._writes) >= CHECKPOINT_WRITES or len(self._dirty) >= CHECKPOINT_WRITES
 
     async def on_frame(self, q: int, frame: Frame, token: Any) -> None:
         """One record of routed partition ``q``, then whatever the gate lets go with it."""
@@ -129,7 +178,7 @@ class Scorer:
                 assert action.token.record is not None  # the gate applies records only
                 await self._record(q, action.token.record)
             elif isinstance(action, Ack):
-                await self.acks.ack(action.token.token)
+                self._due.append(action.token.token)
             elif isinstance(action, Keep):
                 self.acks.keep(action.token.token)
 
@@ -143,7 +192,8 @@ class Scorer:
         return part
 
     def revoked(self, q: int) -> None:
-        # its held and waiting records are un-acked: the new owner replays them
+        # its held and waiting records are un-acked: the new owner replays them. The runtime
+        # checkpoints before a partition is given up (Faust waits for every acked record).
         self.partitions.pop(q, None)
 
     # --- applying --------------------------------------------------------------------
@@ -184,16 +234,15 @@ class Scorer:
             old = self.states.get(st.customer_id)
             if old is None:
                 (await self.partition(q)).members.add(st.customer_id)
-            self._store(st.customer_id, old, st, values)
+            self._store(q, st.customer_id, old, st, values)
         await self._publish(None if st is None else st.customer_id, values)
         if result.evaluated and st is not None:
-            await self.sink.write([self._customer_write(st, clock, values)])
+            self._writes.append(self._customer_write(st, clock, values))
 
     async def _close(self, q: int, part: _Partition, business_date: int) -> None:
         for clock in self.core.closes(self._clock(q), business_date):
             assert clock.closed is not None
             self.clocks[str(q)] = clock.closed
-            writes: list[CustomerWrite] = []
             for cid in sorted(part.members):
                 stored = self.states.get(cid)
                 if stored is None:
@@ -202,13 +251,11 @@ class Scorer:
                 if not step.evaluated:
                     continue
                 values = self._stamp(step.outputs)
-                self._store(cid, stored, stored.state, values)
+                self._store(q, cid, stored, stored.state, values)
                 await self._publish(cid, values)
-                writes.append(self._customer_write(stored.state, clock, values))
-                if len(writes) >= SINK_BATCH:
-                    await self.sink.write(writes)
-                    writes = []
-            await self.sink.write(writes)
+                self._writes.append(self._customer_write(stored.state, clock, values))
+                if self.due():
+                    await self.checkpoint()
             log.info(
                 "event=day_closed partition=%d day=%s customers=%d", q, format_day(clock.closed), len(part.members)
             )
@@ -217,22 +264,23 @@ class Scorer:
         """Outputs a recovered state counts as sent but Kafka never acknowledged: send them
         again (same event_id; Redis applies nothing twice)."""
         clock = self._clock(q)
-        writes = []
+        resent = 0
         for cid in sorted(members):
             stored = self.states.get(cid)
             if stored is None or not stored.outbox:
                 continue
             values = stored.pending()
             await self._publish(cid, values)
-            writes.append(self._customer_write(stored.state, clock, values))
-        if writes:
-            log.info("event=outboxes_resent partition=%d customers=%d", q, len(writes))
-            await self.sink.write(writes)
+            self._writes.append(self._customer_write(stored.state, clock, values))
+            resent += 1
+        if resent:
+            log.info("event=outboxes_resent partition=%d customers=%d", q, resent)
 
     # --- outputs ---------------------------------------------------------------------
 
-    def _store(self, cid: str, old: Stored | None, state: CustomerState, values: list[dict[str, Any]]) -> None:
-        self.states[cid] = self._acked.next_value(cid, old, state, values)  # reassign: reaches the changelog
+    def _store(self, q: int, cid: str, old: Stored | None, state: CustomerState, values: list[dict[str, Any]]) -> None:
+        self.states[cid] = self._acked.next_value(cid, old, state, values)
+        self._dirty[cid] = q
 
     def _stamp(self, outputs: list[Output]) -> list[dict[str, Any]]:
         stamp = rfc3339(self.now())
@@ -253,7 +301,7 @@ class Scorer:
             # stays in the outbox: sent again when the partition is next recovered
             log.warning("event=output_not_acknowledged customer=%s sequence=%d", cid, sequence)
             return
-        self._acked.confirm(cid, sequence)
+        self._acked.kafka_has(cid, sequence)
 
     def _customer_write(self, st: CustomerState, clock: Clock, values: list[dict[str, Any]]) -> CustomerWrite:
         fields = customer_view(st, clock, self.rules)

@@ -23,7 +23,8 @@ def rung(total: float) -> int:
 
 class Progress:
     """Counts processed records; after ``expect`` of them writes ``{"first": t, "last": t,
-    "count": n, "cpu": s}`` to ``path`` (times and CPU from the first record on) and ends the process (the harness kills it anyway)."""
+    "count": n, "cpu": s}`` to ``path`` (times and CPU from the first record on) and ends
+    the process (the harness kills it anyway)."""
 
     def __init__(self, path: Path, expect: int) -> None:
         self.path, self.expect, self.count, self.first, self.cpu = path, expect, 0, 0.0, 0.0

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+import pytest
 
 from devkit.synthetic import BankConfig, SyntheticBank
 from schemas import topics
@@ -17,9 +19,9 @@ from scoring.engine import Engine
 from scoring.outputs import Source
 from scoring.projection import customer_view
 from streams.frames import decode
-from streams.outbox import StateCodec
 from streams.routing import partition_of
 from streams.rules_file import load_rules
+from streams.sinks import CustomerWrite, MemoryTierSink
 from tests.functional.topology import Topology
 
 RULES = load_rules()
@@ -74,6 +76,19 @@ def test_a_customers_records_meet_in_its_partition_and_an_eod_reaches_every_part
     asyncio.run(run())
 
 
+def test_a_checkpoint_writes_each_changed_customer_once_into_its_own_partition() -> None:
+    async def run() -> None:
+        topo = Topology(RULES)
+        for i, cid in enumerate(["c1", "c2", "c1", "c3", "c1", "c2"]):
+            await topo.produce(topics.BALANCES, balance(cid, "2026-11-02", str(100 + i), f"b{i}"), T0 + i)
+        await topo.score()
+        written = sorted((cid, q) for q, cid, _ in topo.changelog.records)
+        assert written == sorted((cid, partition_of(cid, topo.partitions)) for cid in ("c1", "c2", "c3"))
+        assert topo.changelog.recover()["c1"].state.seen.keys() == {"b0", "b2", "b4"}  # all three, in one record
+
+    asyncio.run(run())
+
+
 def test_a_close_waits_for_a_lagging_input_partition_and_holds_what_comes_after_it() -> None:
     """balances:1 lags: its record of the closing day is routed after the eod. The close
     must wait for it, and apply exactly what the reference engine applies for the records
@@ -118,10 +133,7 @@ def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_
         stored = topo.states["c1"]
         assert [seq for seq, _ in stored.outbox] == [1]  # the initial placement, not acknowledged
 
-        # the next owner recovers the table from its changelog (the codec's bytes)
-        codec = StateCodec()
-        recovered = {"c1": codec.loads(codec.dumps(stored))}
-        owner = Topology(RULES, states=recovered)
+        owner = Topology(RULES, states=topo.changelog.recover())  # the next owner reads the changelog
         await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "200", "b2"), T0 + 1)
         await owner.score()
         changes = owner.outputs.values(topics.TIER_CHANGES)
@@ -132,6 +144,34 @@ def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_
         assert owner.states["c1"].outbox == []  # acknowledged since, and dropped at the next write
 
     asyncio.run(run())
+
+
+def test_a_crash_between_the_changelog_and_the_redis_flush_loses_no_output() -> None:
+    async def run() -> None:
+        topo = Topology(RULES)
+        await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0)
+        await topo.score(checkpoint=False)  # Kafka has acknowledged the placement c1:1
+        await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "150", "b2"), T0 + 1)
+        await topo.score(checkpoint=False)  # a later write of the customer
+        topo.scorer.sink = UnreachableSink()
+        with pytest.raises(ConnectionError):
+            await topo.scorer.checkpoint()  # the changelog got the state; Redis did not
+        assert topo.acks.acked == [] and [cid for _, cid, _ in topo.changelog.records] == ["c1"]
+
+        owner = Topology(RULES, states=topo.changelog.recover())
+        await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0)  # the replay
+        await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "150", "b2"), T0 + 1)
+        await owner.score()
+        assert owner.scorer.core.counters.duplicates == 2  # the replayed events themselves make nothing
+        assert [eid for eid, _ in owner.sink.streams["changes"]] == ["c1:1"]  # the outbox reached Redis
+        assert owner.sink.hashes["c1"]["sequence"] == "1"
+
+    asyncio.run(run())
+
+
+class UnreachableSink(MemoryTierSink):
+    async def write(self, writes: Sequence[CustomerWrite]) -> None:
+        raise ConnectionError("Redis unreachable")
 
 
 def test_the_topology_publishes_what_the_reference_engine_publishes() -> None:

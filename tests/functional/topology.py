@@ -21,7 +21,7 @@ from schemas.topics import Topic
 from scoring.rules import Rules
 from streams.frames import Routed, Watermarks, decode, encode
 from streams.gate import FramePolicy
-from streams.outbox import Stored
+from streams.outbox import StateCodec, Stored
 from streams.routing import NoCustomer, Router, ToCustomer, ToEveryPartition, partition_of
 from streams.scorer import Scorer
 from streams.sinks import MemoryTierSink
@@ -47,6 +47,19 @@ class MemoryOutputs:
 
     def values(self, topic: Topic) -> list[dict[str, Any]]:
         return [v for name, v in self.sent if name == topic.name]
+
+
+class MemoryChangelog:
+    """The table's changelog: every record sent, in order; ``recover()`` is what a new owner reads."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[int, str, bytes]] = []  # (partition, customer, value bytes)
+
+    def send(self, partition: int, customer_id: str, value: Stored) -> None:
+        self.records.append((partition, customer_id, StateCodec().dumps(value)))
+
+    def recover(self) -> dict[str, Stored]:
+        return {cid: StateCodec().loads(data) for _, cid, data in self.records}
 
 
 class MemoryAcks:
@@ -79,6 +92,7 @@ class Topology:
         self.scored = [0] * partitions  # per routed partition: the next offset to score
         self.offsets: dict[str, int] = defaultdict(int)  # per input partition: the next offset
         self.states: dict[str, Stored] = {} if states is None else states
+        self.changelog = MemoryChangelog()
         self.clocks: dict[str, int] = {}
         self.outputs = MemoryOutputs()
         self.acks = MemoryAcks()
@@ -87,6 +101,7 @@ class Topology:
         self.scorer = Scorer(
             rules,
             self.states,
+            self.changelog,
             self.clocks,
             self.outputs,
             self.acks,
@@ -121,12 +136,14 @@ class Topology:
         for q in range(self.partitions):
             self.routed[q].append(encode(Watermarks(marks)))
 
-    async def score(self) -> None:
-        """Score every routed record not scored yet, partition by partition; a record's
-        token is (partition, offset)."""
+    async def score(self, checkpoint: bool = True) -> None:
+        """Score every routed record not scored yet, partition by partition (a record's token
+        is (partition, offset)), then checkpoint unless told not to (a crash just before it)."""
         for q in range(self.partitions):
             while self.scored[q] < len(self.routed[q]):
                 offset = self.scored[q]
                 self.scored[q] += 1
                 await self.scorer.on_frame(q, decode(self.routed[q][offset]), (q, offset))
+        if checkpoint:
+            await self.scorer.checkpoint()
         await asyncio.sleep(0)  # let the acknowledgement callbacks run
