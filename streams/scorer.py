@@ -165,7 +165,7 @@ class Scorer:
                 actions = part.gate.on_other(pending)
             else:
                 actions = part.gate.on_eod(eod.business_date, frame.ts, pending, self.clocks.get(str(q)), self.now())
-                if any(w.token is pending for w in part.gate.waiting):
+                if any(isinstance(a, Keep) for a in actions):  # its close waits for the watermarks
                     self.frames.saw_eod(frame.ts)  # tell the others to report how far they have read
         else:
             actions = part.gate.on_record(frame.ts, Pending(token, frame))
