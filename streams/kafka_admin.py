@@ -11,6 +11,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from schemas import topics
+from streams.kafka_config import changelog_topic, routed_topic
 from streams.settings import Settings
 
 
@@ -38,17 +39,28 @@ def replication_factor(settings: Settings) -> int:
     return max(1, min(3, brokers))
 
 
-def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> None:
-    """Create the input and output topics (and ``extra``) with the configured partitions.
+def ensure_topics(settings: Settings, internal: bool = False) -> None:
+    """Create the input and output topics (and, for a worker, its internal ones) with the
+    configured partitions.
 
     Explicitly: a producer writing to a missing topic would auto-create it with whatever
-    partition count the broker likes (measured)."""
-    names = [t.full_name(settings.topic_prefix) for t in topics.ALL] + list(extra)
+    partition count the broker likes (measured). The changelog is compacted: only the
+    latest value of each customer is needed to recover."""
+    names = [t.full_name(settings.topic_prefix) for t in topics.ALL]
+    configs: dict[str, dict[str, str]] = {}
+    if internal:
+        names.append(routed_topic(settings))
+        names.append(changelog_topic(settings))
+        configs[changelog_topic(settings)] = {"cleanup.policy": "compact"}
     admin = _admin(settings)
     try:
         existing = set(admin.list_topics())
         replication = replication_factor(settings)
-        missing = [NewTopic(n, settings.partitions, replication) for n in names if n not in existing]
+        missing = [
+            NewTopic(n, settings.partitions, replication, topic_configs=configs.get(n, {}))
+            for n in names
+            if n not in existing
+        ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 admin.create_topics(missing)

@@ -12,11 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from faust.serializers import codecs
 
 from scoring.state import CustomerState
-
-CODEC = "tierstate"
 
 
 @dataclass
@@ -26,39 +23,25 @@ class Stored:
     state: CustomerState
     outbox: list[tuple[int, bytes]] = field(default_factory=list)  # (sequence, value JSON)
 
-    class _options:
-        serializer = CODEC
-
-    @classmethod
-    def from_data(cls, data: Any, preferred_type: Any = None) -> Any:
-        """Faust's hook to rebuild a value: the codec has already built it."""
-        return data
-
     def pending(self) -> list[dict[str, Any]]:
         """The outputs still waiting for Kafka's acknowledgement, in sequence order."""
         return [orjson.loads(v) for _, v in self.outbox]
 
 
-class StateCodec(codecs.Codec):
-    """Stored <-> the state's compact bytes, then one line per outbox entry."""
-
-    def _dumps(self, obj: Any) -> bytes:
-        lines = [obj.state.to_bytes()]
-        lines += [b"%d %s" % (seq, value) for seq, value in obj.outbox]
-        return b"\n".join(lines)
-
-    def _loads(self, s: bytes) -> Any:
-        head, *rest = s.split(b"\n")
-        outbox = []
-        for line in rest:
-            seq, _, value = line.partition(b" ")
-            outbox.append((int(seq), value))
-        return Stored(CustomerState.from_bytes(head), outbox)
+def encode_stored(stored: Stored) -> bytes:
+    """A changelog value: the state's compact bytes, then one line per outbox entry."""
+    lines = [stored.state.to_bytes()]
+    lines += [b"%d %s" % (seq, value) for seq, value in stored.outbox]
+    return b"\n".join(lines)
 
 
-def register_codec() -> None:
-    """Faust finds a table's codec by name, process-wide; the worker registers it once."""
-    codecs.register(CODEC, StateCodec())
+def decode_stored(data: bytes) -> Stored:
+    head, *rest = data.split(b"\n")
+    outbox = []
+    for line in rest:
+        seq, _, value = line.partition(b" ")
+        outbox.append((int(seq), value))
+    return Stored(CustomerState.from_bytes(head), outbox)
 
 
 class Acknowledgements:

@@ -3,7 +3,7 @@ read each input partition (its watermarks).
 
 Records go to the partition of their customer, whatever the upstream partitioning, so one
 customer's events meet in one partition; an ``eod`` is copied to every routed partition;
-a record without a usable customer is bad, and says so right here. Pure: the Faust agent
+a record without a usable customer is bad, and says so right here. Pure: the runtime
 sends what ``Router.route`` returns.
 """
 
@@ -23,7 +23,12 @@ IDLE_AFTER_MS = 500  # an input partition read to its end this long ago is idle
 
 def partition_of(customer_id: str, partitions: int) -> int:
     """The routed partition of a customer: Kafka's default partitioner on the key."""
-    return int(murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+    return partition_of_key(customer_id.encode(), partitions)
+
+
+def partition_of_key(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2 of the key bytes)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,17 +43,20 @@ CHECKPOINT_WRITES = 500  # customer writes that make a checkpoint due, whatever 
 
 
 class Outputs(Protocol):
-    async def send(self, topic: Topic, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
-        """Send one output; the future resolves when the broker acknowledges it."""
+    def send(self, topic: Topic, key: bytes | None, value: bytes, on_sent: Callable[[], None] | None) -> None:
+        """Queue one output; ``on_sent`` runs once the broker has acknowledged it."""
 
 
 class Changelog(Protocol):
-    def send(self, partition: int, customer_id: str, value: Stored) -> None:
-        """Queue the customer's table value for the table's changelog partition ``partition``."""
+    def state(self, partition: int, customer_id: str, value: Stored) -> None:
+        """Queue the customer's table value for the changelog partition ``partition``."""
+
+    def clock(self, partition: int, day: int) -> None:
+        """Queue routed partition ``partition``'s last closed day, behind its states."""
 
 
 class Acks(Protocol):
-    async def ack(self, token: Any) -> None:
+    def ack(self, token: Any) -> None:
         """The record of ``token`` is applied: its offset may be committed."""
 
     def keep(self, token: Any) -> None:
@@ -85,7 +88,7 @@ class Scorer:
         rules: Rules,
         states: MutableMapping[str, Stored],
         changelog: Changelog,
-        clocks: MutableMapping[str, int],
+        clocks: MutableMapping[int, int],
         outputs: Outputs,
         acks: Acks,
         sink: TierSink,
@@ -111,6 +114,7 @@ class Scorer:
         self.partitions: dict[int, _Partition] = {}
         self._acked = Acknowledgements()
         self._dirty: dict[str, int] = {}  # customers whose value the changelog has not got, -> partition
+        self._dirty_clocks: set[int] = set()
         self._writes: list[CustomerWrite] = []  # Redis writes not flushed yet
         self._due: list[Any] = []  # tokens to acknowledge once the writes before them are flushed
         # one checkpoint at a time: Redis must see a customer's writes in sequence order
@@ -119,11 +123,12 @@ class Scorer:
     async def checkpoint(self) -> None:
         """Make what has been applied durable, then acknowledge its records: one changelog
         record per changed customer (into its own partition, however many of its events the
-        batch held), one Redis pipeline with one guarded script call per customer (carrying
-        all its stream entries), then the acks. The changelog records wait in the producer,
-        which Faust flushes before it commits acknowledged offsets. The runtime calls this
-        when its input pauses or ``due()``; a crash before it replays the records, and the
-        outboxes (kept until Redis has their outputs too) send again what was lost.
+        batch held) and the clocks behind them, one Redis pipeline with one guarded script
+        call per customer (carrying all its stream entries), then the acks. The changelog
+        records wait in the producer, which the runtime flushes before it commits
+        acknowledged offsets. The runtime calls this after each batch of records and when
+        ``due()``; a crash before it replays the records, and the outboxes (kept until Redis
+        has their outputs too) send again what was lost.
 
         It may also run beside the processing of a record (from a timer): a token is due only
         after everything its record did, so a checkpoint never acknowledges work it lacks."""
@@ -131,12 +136,14 @@ class Scorer:
             await self._checkpoint()
 
     async def _checkpoint(self) -> None:
-        writes, due, dirty = self._writes, self._due, self._dirty
-        if not writes and not due and not dirty:
+        writes, due, dirty, clocks = self._writes, self._due, self._dirty, self._dirty_clocks
+        if not writes and not due and not dirty and not clocks:
             return
-        self._writes, self._due, self._dirty = [], [], {}
+        self._writes, self._due, self._dirty, self._dirty_clocks = [], [], {}, set()
         for cid, q in dirty.items():
-            self.changelog.send(q, cid, self.states[cid])
+            self.changelog.state(q, cid, self.states[cid])
+        for q in clocks:
+            self.changelog.clock(q, self.clocks[q])
         merged: dict[str, CustomerWrite] = {}
         for w in writes:
             earlier = merged.get(w.customer_id)
@@ -147,7 +154,7 @@ class Scorer:
         for w in merged.values():
             self._acked.redis_has(w.customer_id, [e.sequence for e in w.entries])
         for token in due:
-            await self.acks.ack(token)
+            self.acks.ack(token)
 
     def due(self) -> bool:
         """Enough is pending that a checkpoint should not wait for the input to pause."""
@@ -155,45 +162,45 @@ class Scorer:
 
     async def on_frame(self, q: int, frame: Frame, token: Any) -> None:
         """One record of routed partition ``q``, then whatever the gate lets go with it."""
-        part = await self.partition(q)
+        part = self.partition(q)
         if isinstance(frame, Watermarks):
             actions = part.gate.on_watermarks(frame.marks, Pending(token, None))
         elif frame.eod:
-            eod = await self._eod(q, frame)
+            eod = self._eod(q, frame)
             pending = Pending(token, frame)
             if eod is None:
                 actions = part.gate.on_other(pending)
             else:
-                actions = part.gate.on_eod(eod.business_date, frame.ts, pending, self.clocks.get(str(q)), self.now())
+                actions = part.gate.on_eod(eod.business_date, frame.ts, pending, self.clocks.get(q), self.now())
                 if any(isinstance(a, Keep) for a in actions):  # its close waits for the watermarks
                     self.frames.saw_eod(frame.ts)  # tell the others to report how far they have read
         else:
             actions = part.gate.on_record(frame.ts, Pending(token, frame))
-        # Tokens are acked only after what they triggered: no close or held record is
-        # applied after its partition is revoked (Faust waits for un-acked events then).
+        # Tokens are acked only after what they triggered (a crash replays the rest).
         for action in actions:
             if isinstance(action, Close):
                 await self._close(q, part, action.day)
             elif isinstance(action, Apply):
                 assert action.token.record is not None  # the gate applies records only
-                await self._record(q, action.token.record)
+                self._record(q, action.token.record)
             elif isinstance(action, Ack):
                 self._due.append(action.token.token)
             elif isinstance(action, Keep):
                 self.acks.keep(action.token.token)
 
-    async def partition(self, q: int) -> _Partition:
+    def partition(self, q: int) -> _Partition:
         """The partition's bookkeeping, built on its first record since it was assigned."""
         part = self.partitions.get(q)
         if part is None:
             members = {k for k in self.states if partition_of(k, self.n_partitions) == q}
             part = self.partitions[q] = _Partition(members, CloseGate(self.sources))
-            await self._resend_outboxes(q, members)
+            self._resend_outboxes(q, members)
         return part
 
     def revoked(self, q: int) -> None:
-        # its held and waiting records are un-acked: the new owner replays them. The runtime
-        # checkpoints before a partition is given up (Faust waits for every acked record).
+        """Forget the partition's gate: its held and waiting records are un-acked, and its
+        next owner (maybe this worker again) reads them again. The runtime checkpoints and
+        commits first."""
         self.partitions.pop(q, None)
 
     # --- applying --------------------------------------------------------------------
@@ -203,9 +210,9 @@ class Scorer:
         return None if stored is None else stored.state
 
     def _clock(self, q: int) -> Clock:
-        return Clock(self.clocks.get(str(q)))
+        return Clock(self.clocks.get(q))
 
-    async def _eod(self, q: int, record: Routed) -> EndOfDay | None:
+    def _eod(self, q: int, record: Routed) -> EndOfDay | None:
         """The eod a copy carries, or None if it carries none. One copy of each eod record
         (partition 0's) is counted, and dead-lettered if it is bad."""
         if q != 0:
@@ -214,16 +221,16 @@ class Scorer:
         result = self.core.record(topics.EOD, _source(record), self._lookup, self._clock(q))
         if isinstance(result, EndOfDay):
             return result
-        await self._publish(None, self._stamp(result.outputs))
+        self._publish(None, self._stamp(result.outputs))
         return None
 
-    async def unroutable(self, record: Routed) -> None:
+    def unroutable(self, record: Routed) -> None:
         """A record the router found no customer in: its dead letter, counted here."""
         result = self.core.record(self.inputs[record.topic], _source(record), self._lookup, Clock())
         assert isinstance(result, Step) and result.verdict is Verdict.DEAD_LETTER  # valid events name a customer
-        await self._publish(None, self._stamp(result.outputs))
+        self._publish(None, self._stamp(result.outputs))
 
-    async def _record(self, q: int, record: Routed) -> None:
+    def _record(self, q: int, record: Routed) -> None:
         clock = self._clock(q)
         result = self.core.record(self.inputs[record.topic], _source(record), self._lookup, clock)
         assert isinstance(result, Step)  # customer topics never parse as an eod
@@ -233,16 +240,15 @@ class Scorer:
             assert st is not None
             old = self.states.get(st.customer_id)
             if old is None:
-                (await self.partition(q)).members.add(st.customer_id)
+                self.partitions[q].members.add(st.customer_id)
             self._store(q, st.customer_id, old, st, values)
-        await self._publish(None if st is None else st.customer_id, values)
+        self._publish(None if st is None else st.customer_id, values)
         if result.evaluated and st is not None:
             self._writes.append(self._customer_write(st, clock, values))
 
     async def _close(self, q: int, part: _Partition, business_date: int) -> None:
         for clock in self.core.closes(self._clock(q), business_date):
             assert clock.closed is not None
-            self.clocks[str(q)] = clock.closed
             for cid in sorted(part.members):
                 stored = self.states.get(cid)
                 if stored is None:
@@ -252,15 +258,18 @@ class Scorer:
                     continue
                 values = self._stamp(step.outputs)
                 self._store(q, cid, stored, stored.state, values)
-                await self._publish(cid, values)
+                self._publish(cid, values)
                 self._writes.append(self._customer_write(stored.state, clock, values))
                 if self.due():
                     await self.checkpoint()
+            # after its customers: a durable clock says the whole close is (one partition)
+            self.clocks[q] = clock.closed
+            self._dirty_clocks.add(q)
             log.info(
                 "event=day_closed partition=%d day=%s customers=%d", q, format_day(clock.closed), len(part.members)
             )
 
-    async def _resend_outboxes(self, q: int, members: set[str]) -> None:
+    def _resend_outboxes(self, q: int, members: set[str]) -> None:
         """Outputs a recovered state counts as sent but Kafka never acknowledged: send them
         again (same event_id; Redis applies nothing twice)."""
         clock = self._clock(q)
@@ -270,7 +279,7 @@ class Scorer:
             if stored is None or not stored.outbox:
                 continue
             values = stored.pending()
-            await self._publish(cid, values)
+            self._publish(cid, values)
             self._writes.append(self._customer_write(stored.state, clock, values))
             resent += 1
         if resent:
@@ -288,20 +297,15 @@ class Scorer:
             out.value["emitted_at"] = stamp
         return [out.value for out in outputs]
 
-    async def _publish(self, cid: str | None, values: list[dict[str, Any]]) -> None:
-        """Send outputs; note each one of the customer's that Kafka acknowledges."""
+    def _publish(self, cid: str | None, values: list[dict[str, Any]]) -> None:
+        """Send outputs; note each one of the customer's that Kafka acknowledges (until
+        then it stays in the customer's outbox)."""
         for v in values:
             key = None if v["customer_id"] is None else v["customer_id"].encode()
-            future = await self.outputs.send(BY_OUTPUT_TYPE[v["type"]], key, orjson.dumps(v))
+            on_sent = None
             if cid is not None and v["sequence"] is not None:
-                future.add_done_callback(partial(self._confirm, cid, v["sequence"]))
-
-    def _confirm(self, cid: str, sequence: int, future: asyncio.Future[Any]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            # stays in the outbox: sent again when the partition is next recovered
-            log.warning("event=output_not_acknowledged customer=%s sequence=%d", cid, sequence)
-            return
-        self._acked.kafka_has(cid, sequence)
+                on_sent = partial(self._acked.kafka_has, cid, v["sequence"])
+            self.outputs.send(BY_OUTPUT_TYPE[v["type"]], key, orjson.dumps(v), on_sent)
 
     def _customer_write(self, st: CustomerState, clock: Clock, values: list[dict[str, Any]]) -> CustomerWrite:
         fields = customer_view(st, clock, self.rules)

@@ -1,12 +1,14 @@
-"""The worker's web server: its pages (``/health``, ``/counters``) and its port."""
+"""The worker's web server (aiohttp): ``/health`` and ``/counters``, and a free port finder."""
 
 from __future__ import annotations
 
 import socket
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
+
 if TYPE_CHECKING:
-    from streams.app import Pipeline
+    from streams.runtime import Runtime
 
 
 def free_port() -> int:
@@ -17,34 +19,28 @@ def free_port() -> int:
         return port
 
 
-def add_pages(pipeline: Pipeline) -> None:
-    # Faust binds page functions to its View: plain functions, not bound methods
-    pipeline.app.page("/health")(lambda view, request: health(pipeline, view))
-    pipeline.app.page("/counters")(lambda view, request: counters(pipeline, view))
+async def serve(runtime: Runtime, port: int) -> web.AppRunner:
+    """Start the pages on ``port`` (all interfaces); the caller cleans the runner up."""
+    app = web.Application()
+    app.router.add_get("/health", lambda request: health(runtime))
+    app.router.add_get("/counters", lambda request: counters(runtime))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, port=port).start()
+    return runner
 
 
-async def health(pipeline: Pipeline, web: Any) -> Any:
-    body = {"status": "ok", "app_id": pipeline.settings.app_id, "rules_version": pipeline.rules.version}
-    return web.json(body)
+async def health(runtime: Runtime) -> web.Response:
+    body = {"status": "ok", "app_id": runtime.settings.app_id, "rules_version": runtime.rules.version}
+    return web.json_response(body)
 
 
-async def counters(pipeline: Pipeline, web: Any) -> Any:
-    consumer: Any = pipeline.app.consumer
-    router, scorer = pipeline.router, pipeline.scorer
-    lag: dict[str, int] = {}
-    for tp in consumer.assignment():
-        source = f"{tp.topic}:{tp.partition}"
-        try:
-            high = consumer.highwater(tp)
-        except Exception:
-            continue
-        if high is not None and tp.topic in router.inputs:
-            lag[source] = max(0, high - router.next_offset.get(source, high))
-    routed = pipeline.routed.get_topic_name()
-    body = scorer.core.counters.as_dict()
-    body["consumer_lag"] = lag
+async def counters(runtime: Runtime) -> web.Response:
+    scorer = runtime.scorer
+    body: dict[str, Any] = scorer.core.counters.as_dict()
+    body["consumer_lag"] = runtime.lag()
     body["held"] = scorer.held()
-    body["routed_partitions"] = sorted(tp.partition for tp in consumer.assignment() if tp.topic == routed)
+    body["routed_partitions"] = runtime.routed_partitions()
     body["pending_closes"] = sum(len(p.gate.waiting) for p in scorer.partitions.values())
     body["closes_waiting"] = scorer.closes_waiting()
-    return web.json(body)
+    return web.json_response(body)

@@ -1,30 +1,28 @@
-"""``tierstream worker``: one Faust worker with the configuration of the environment."""
+"""``tierstream worker``: one worker with the configuration of the environment."""
 
 from __future__ import annotations
 
+import asyncio
+import logging.config
 import os
-
-from faust.worker import Worker
+import signal
 
 from schemas import topics
-from streams import faust_patches
-from streams.app import Pipeline
-from streams.kafka_admin import ensure_topics, partition_counts, replication_factor
-from streams.outbox import register_codec
+from streams import web
+from streams.kafka_admin import ensure_topics, partition_counts
 from streams.rules_file import load_rules
+from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.sinks import RedisTierSink
 
 
-def build(settings: Settings) -> Pipeline:
-    """The worker: Faust patched (process-wide, once), topics ensured, the topology wired."""
-    faust_patches.install(settings.bootstrap if settings.broker_flavor == "tansu" else None)
-    register_codec()
+def build(settings: Settings) -> Runtime:
+    """The worker: rules loaded, every topic it reads or writes ensured, the runtime wired."""
     rules = load_rules(settings.rules_path)
-    ensure_topics(settings)
-    inputs = [t.full_name(settings.topic_prefix) for t in topics.INPUTS]
+    ensure_topics(settings, internal=True)
+    names = [t.full_name(settings.topic_prefix) for t in (*topics.INPUTS, *topics.OUTPUTS)]
     sink = RedisTierSink(settings.redis_url, settings.redis_prefix)
-    return Pipeline(settings, rules, sink, partition_counts(settings, inputs), replication_factor(settings))
+    return Runtime(settings, rules, sink, partition_counts(settings, names))
 
 
 def logging_config(loglevel: str) -> dict[str, object]:
@@ -39,8 +37,20 @@ def logging_config(loglevel: str) -> dict[str, object]:
     }
 
 
+async def _serve(settings: Settings) -> None:
+    runtime = build(settings)  # in the loop: the Kafka clients belong to it
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runtime.stopping.set)  # finish the batch, commit, leave the group
+    pages = await web.serve(runtime, settings.web_port or web.free_port())
+    try:
+        await runtime.run()
+    finally:
+        await pages.cleanup()
+        await runtime.sink.close()
+
+
 def run(settings: Settings | None = None, loglevel: str = "INFO") -> None:
     settings = settings or Settings.from_env(os.environ)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    pipeline = build(settings)
-    Worker(pipeline.app, loglevel=loglevel, logging_config=logging_config(loglevel)).execute_from_commandline()
+    logging.config.dictConfig(logging_config(loglevel))
+    asyncio.run(_serve(settings))

@@ -1,17 +1,16 @@
 """One worker's topology — router, close gate, scorer, table, outbox — wired to in-memory
-ports instead of Faust and Kafka (Kafka Streams' TopologyTestDriver, in spirit).
+ports instead of Kafka (Kafka Streams' TopologyTestDriver, in spirit).
 
-faust-streaming 0.15 has no memory transport, and its agent ``test_context`` cannot carry
-an input record's topic, partition and timestamp, nor leave events un-acked; the runtime is
-built so that Faust is only the wiring (``streams/app.py``), and this driver is the other
-wiring: records produced here are routed as the ``route`` agent routes them, appended to
-in-memory routed partitions, and scored in order as the ``score`` agent scores them.
+The runtime (``streams/runtime.py``) is only the wiring of these pieces to Kafka; this
+driver is the other wiring: records produced here are routed as the runtime routes them,
+appended to in-memory routed partitions, and scored in order as the runtime scores them.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import orjson
@@ -21,7 +20,7 @@ from schemas.topics import Topic
 from scoring.rules import Rules
 from streams.frames import Routed, Watermarks, decode, encode
 from streams.gate import FramePolicy
-from streams.outbox import StateCodec, Stored
+from streams.outbox import Stored, decode_stored, encode_stored
 from streams.routing import NoCustomer, Router, ToCustomer, ToEveryPartition, partition_of
 from streams.scorer import Scorer
 from streams.sinks import MemoryTierSink
@@ -36,14 +35,12 @@ class MemoryOutputs:
         self.sent: list[tuple[str, dict[str, Any]]] = []  # (topic name, value)
         self.down = False
 
-    async def send(self, topic: Topic, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    def send(self, topic: Topic, key: bytes | None, value: bytes, on_sent: Callable[[], None] | None) -> None:
         if self.down:
-            future.set_exception(ConnectionError("broker unreachable"))
-        else:
-            self.sent.append((topic.name, orjson.loads(value)))
-            future.set_result(None)
-        return future
+            return  # never acknowledged
+        self.sent.append((topic.name, orjson.loads(value)))
+        if on_sent is not None:
+            on_sent()
 
     def values(self, topic: Topic) -> list[dict[str, Any]]:
         return [v for name, v in self.sent if name == topic.name]
@@ -54,12 +51,16 @@ class MemoryChangelog:
 
     def __init__(self) -> None:
         self.records: list[tuple[int, str, bytes]] = []  # (partition, customer, value bytes)
+        self.clocks: list[tuple[int, int]] = []  # (partition, day)
 
-    def send(self, partition: int, customer_id: str, value: Stored) -> None:
-        self.records.append((partition, customer_id, StateCodec().dumps(value)))
+    def state(self, partition: int, customer_id: str, value: Stored) -> None:
+        self.records.append((partition, customer_id, encode_stored(value)))
+
+    def clock(self, partition: int, day: int) -> None:
+        self.clocks.append((partition, day))
 
     def recover(self) -> dict[str, Stored]:
-        return {cid: StateCodec().loads(data) for _, cid, data in self.records}
+        return {cid: decode_stored(data) for _, cid, data in self.records}
 
 
 class MemoryAcks:
@@ -67,7 +68,7 @@ class MemoryAcks:
         self.acked: list[Any] = []
         self.kept: list[Any] = []
 
-    async def ack(self, token: Any) -> None:
+    def ack(self, token: Any) -> None:
         self.acked.append(token)
 
     def keep(self, token: Any) -> None:
@@ -93,7 +94,7 @@ class Topology:
         self.offsets: dict[str, int] = defaultdict(int)  # per input partition: the next offset
         self.states: dict[str, Stored] = {} if states is None else states
         self.changelog = MemoryChangelog()
-        self.clocks: dict[str, int] = {}
+        self.clocks: dict[int, int] = {}
         self.outputs = MemoryOutputs()
         self.acks = MemoryAcks()
         self.sink = MemoryTierSink()
@@ -116,7 +117,7 @@ class Topology:
     async def produce(
         self, topic: Topic, value: bytes | None, ts: int, partition: int = 0, key: bytes | None = None
     ) -> Routed:
-        """An input record as the ``route`` agent forwards it; returns it as routed."""
+        """An input record as the runtime routes it; returns it as routed."""
         source = f"{topic.name}:{partition}"
         record = Routed(topic.name, partition, self.offsets[source], ts, key, value)
         self.offsets[source] += 1
@@ -127,7 +128,7 @@ class Topology:
             for q in range(self.partitions):
                 self.routed[q].append(encode(route.record))
         elif isinstance(route, NoCustomer):
-            await self.scorer.unroutable(route.record)
+            self.scorer.unroutable(route.record)
         self.router.forwarded(record, NOW)
         return record
 

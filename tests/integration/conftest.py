@@ -75,7 +75,7 @@ class WorkerProcess:
         self.env = {**env, "TIERSTREAM_WEB_PORT": str(self.port)}
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "WARNING"],
+                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", os.environ.get("TS_LOGLEVEL", "WARNING")],
                 env=self.env,
                 cwd=ROOT,
                 stdout=out,

@@ -201,23 +201,3 @@ def test_no_routed_offset_is_committed_past_one_not_acknowledged() -> None:
     assert committable([12, 10, 11, 14], base=10) == 13
     assert committable([0, 1], base=None) is None  # nothing read yet: nothing to commit
     assert committable([], base=10) is None
-
-
-def test_faust_alone_would_commit_past_a_waiting_close() -> None:
-    """Why the scorer replaces Faust's rule for the routed topic: Faust tolerates one missing
-    offset after the committed one, so a crash would lose the eod waiting there."""
-    from collections import defaultdict
-    from types import SimpleNamespace
-
-    from faust.transport.consumer import Consumer
-    from faust.types import TP
-    from intervaltree import IntervalTree
-
-    tp = TP("routed", 0)
-    consumer = SimpleNamespace(
-        _acked=defaultdict(list, {tp: [11, 12]}),
-        _acked_index=defaultdict(set, {tp: {11, 12}}),
-        _committed_offset=defaultdict(lambda: None, {tp: 10}),
-        _gap=defaultdict(IntervalTree),
-    )
-    assert Consumer._new_offset(consumer, tp) == 13  # type: ignore[arg-type]

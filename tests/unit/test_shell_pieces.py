@@ -70,40 +70,46 @@ def test_routing_matches_kafkas_default_partitioner() -> None:
 
 
 def test_a_table_value_keeps_its_outbox_through_the_changelog() -> None:
-    from faust.serializers import codecs
-
     from scoring.state import CustomerState
-    from streams.outbox import Stored, register_codec
+    from streams.outbox import Stored, decode_stored, encode_stored
 
-    register_codec()
     state = CustomerState("c1", "retail", 739000, 739001, tier="gold", sequence=7)
     value = Stored(state, [(6, b'{"event_id":"c1:6","sequence":6}'), (7, b'{"event_id":"c1:7","sequence":7}')])
-    codec = codecs.get_codec("tierstate")
-    back = codec.loads(codec.dumps(value))
+    back = decode_stored(encode_stored(value))
     assert back.state == state and back.outbox == value.outbox
-    assert Stored.from_data(back) is back  # Faust's rebuild hook returns what the codec built
-    assert codec.loads(codec.dumps(Stored(state))).outbox == []
+    assert decode_stored(encode_stored(Stored(state))).outbox == []
 
 
-def test_the_faust_patches_refuse_a_faust_they_were_not_written_for() -> None:
-    from streams import faust_patches
+def test_the_clients_batch_more_and_join_faster_on_the_development_broker() -> None:
+    from streams.kafka_config import consumer_options, producer_options
 
-    faust_patches.check_version()  # the installed one
-    faust_patches.check_version("0.15.9")
-    with pytest.raises(RuntimeError, match=r"written for faust-streaming 0\.15, not 0\.16\.0"):
-        faust_patches.check_version("0.16.0")
-
-
-def test_faust_gets_bigger_batches_and_no_standbys_on_the_development_broker(tmp_path: Path) -> None:
-    from streams.faust_config import faust_options
-
-    env = {"TIERSTREAM_BROKER": "b:1", "TIERSTREAM_REDIS_URL": "r", "TIERSTREAM_DATA_DIR": str(tmp_path)}
-    kafka = faust_options(Settings.from_env(env), replication=3)
-    tansu = faust_options(Settings.from_env({**env, "TIERSTREAM_BROKER_FLAVOR": "tansu"}), replication=1)
-    assert (kafka["producer_linger"], kafka["table_standby_replicas"], kafka["topic_replication_factor"]) == (
-        0.005,
-        1,
-        3,
+    env = {"TIERSTREAM_BROKER": "b:1", "TIERSTREAM_REDIS_URL": "r"}
+    kafka, tansu = Settings.from_env(env), Settings.from_env({**env, "TIERSTREAM_BROKER_FLAVOR": "tansu"})
+    assert (producer_options(kafka)["linger_ms"], producer_options(tansu)["linger_ms"]) == (5, 50)
+    assert (consumer_options(kafka)["session_timeout_ms"], consumer_options(tansu)["session_timeout_ms"]) == (
+        30_000,
+        6_000,
     )
-    assert (tansu["producer_linger"], tansu["table_standby_replicas"]) == (0.05, 0)
-    assert kafka["web_port"] == 6066 and kafka["datadir"] == str(tmp_path / "worker")
+    for settings in (kafka, tansu):
+        consumer = consumer_options(settings)
+        assert consumer["enable_auto_commit"] is False  # offsets follow checkpoints
+        assert consumer["fetch_max_wait_ms"] == 10 and consumer["group_id"] == "tierstream"
+        assert producer_options(settings)["acks"] == "all"
+
+
+def test_routed_offsets_are_committed_up_to_the_first_record_not_applied() -> None:
+    from streams.runtime import _RoutedOffsets
+
+    offsets = _RoutedOffsets()
+    for offset in range(10, 15):
+        offsets.read(0, offset)
+    offsets.ack((0, 10))
+    offsets.ack((0, 11))
+    offsets.keep((0, 12))  # an eod whose close waits
+    offsets.ack((0, 13))
+    assert offsets.committable() == {0: 12}
+    assert offsets.committable() == {}  # nothing new
+    offsets.ack((0, 12))  # the close went
+    assert offsets.committable() == {0: 14}
+    offsets.forget(0)
+    assert offsets.committable() == {}

@@ -1,0 +1,341 @@
+"""One worker's runtime: the Kafka clients, the loop that routes and scores, rebalances,
+commits, watermarks. Nothing is decided here.
+
+One consumer (in the application's group) reads the four input topics and the internal
+``routed`` topic in batches (``getmany``). Input records are routed (``streams.routing``)
+into per-partition batches of the routed topic; routed records go to the
+``streams.scorer.Scorer``: the close gate, the core, the customer table, Kafka and Redis.
+After each batch the scorer checkpoints (changelog, Redis, acknowledgements); every
+``COMMIT_INTERVAL`` and before partitions are given up the producer is flushed and the
+offsets committed: input offsets up to what has been routed, routed offsets up to the first
+record not applied (``gate.committable``). A timer sends watermarks when a close may wait
+for them (``streams.gate.FramePolicy``).
+
+A routed partition's customer states live in memory; its changelog partition is read when
+the partition is assigned, unless this worker held it until the rebalance that gave it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from schemas import topics
+from schemas.topics import Topic
+from scoring.rules import Rules
+from streams import changelog
+from streams.frames import Routed, Watermarks, decode, encode
+from streams.gate import FramePolicy, committable
+from streams.kafka_config import (
+    changelog_topic,
+    consumer_options,
+    producer_options,
+    recovery_options,
+    routed_topic,
+)
+from streams.outbox import Stored
+from streams.routing import NoCustomer, Router, ToCustomer, ToEveryPartition, partition_of, partition_of_key
+from streams.scorer import Scorer
+from streams.sender import OnSent, Sender
+from streams.settings import Settings
+from streams.sinks import TierSink
+
+log = logging.getLogger("tierstream")
+
+WATERMARK_INTERVAL = 0.2  # seconds between watermark frames while a close may wait for them
+WATERMARK_HEARTBEAT = 2.0  # seconds between frames of a worker that sees no eod
+COMMIT_INTERVAL = 1.0  # seconds between offset commits (each waits for the producer)
+MAX_RECORDS = 2_000  # records per batch: a batch is what arrived, cut at this size
+POLL_MS = 50  # how long an idle worker waits for records before it looks around
+
+
+class _Outputs:
+    """The scorer's output port: output topics, partitioned like Kafka's default partitioner."""
+
+    def __init__(self, sender: Sender, names: dict[str, str], partitions: dict[str, int]) -> None:
+        self.sender = sender
+        self.names = names  # topic name -> as produced (prefix included)
+        self.partitions = partitions  # as produced -> partition count
+        self._spread = itertools.count()  # records without a key go round the partitions
+
+    def send(self, topic: Topic, key: bytes | None, value: bytes, on_sent: OnSent | None) -> None:
+        name = self.names[topic.name]
+        n = self.partitions[name]
+        p = partition_of_key(key, n) if key is not None else next(self._spread) % n
+        self.sender.append(name, p, key, value, on_sent)
+
+
+class _RoutedOffsets:
+    """The scorer's acknowledgement port, and the routed offsets a worker may commit."""
+
+    def __init__(self) -> None:
+        self.base: dict[int, int] = {}  # per routed partition: first offset not committed
+        self.acked: dict[int, list[int]] = {}
+
+    def read(self, q: int, offset: int) -> None:
+        self.base.setdefault(q, offset)  # the first record read since the partition was assigned
+
+    def ack(self, token: tuple[int, int]) -> None:
+        q, offset = token
+        self.acked.setdefault(q, []).append(offset)
+
+    def keep(self, token: tuple[int, int]) -> None:
+        pass  # not acked: the commit stops before it
+
+    def committable(self) -> dict[int, int]:
+        """Per partition, the offset to commit now (moves the base there)."""
+        out = {}
+        for q, acked in self.acked.items():
+            end = committable(acked, self.base.get(q))
+            if end is not None:
+                del acked[: end - self.base[q]]
+                self.base[q] = out[q] = end
+        return out
+
+    def forget(self, q: int) -> None:
+        self.base.pop(q, None)
+        self.acked.pop(q, None)
+
+
+class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """The worker: built from settings, rules and a Redis sink; ``run`` until ``stop``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rules: Rules,
+        sink: TierSink,
+        partition_counts: dict[str, int],
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.now = now
+        prefix = settings.topic_prefix
+        self.inputs = {t.full_name(prefix): t for t in topics.INPUTS}
+        self.routed = routed_topic(settings)
+        self.eod_topic = topics.EOD.full_name(prefix)
+        self.changelog = changelog_topic(settings)
+        self.n = settings.partitions
+        self.consumer = AIOKafkaConsumer(**consumer_options(settings))
+        self.producer = AIOKafkaProducer(**producer_options(settings))
+        self.sender = Sender(self.producer)
+        self.sink = sink
+        self.states: dict[str, Stored] = {}
+        self.clocks: dict[int, int] = {}
+        self.router = Router(self.inputs)
+        self.frames = FramePolicy(WATERMARK_INTERVAL, WATERMARK_HEARTBEAT)
+        self.offsets = _RoutedOffsets()
+        outputs = {t.name: t.full_name(prefix) for t in topics.OUTPUTS}
+        self.scorer = Scorer(
+            rules,
+            self.states,
+            changelog.KafkaChangelog(self.sender, self.changelog),
+            self.clocks,
+            _Outputs(self.sender, outputs, partition_counts),
+            self.offsets,
+            sink,
+            self.n,
+            self.inputs,
+            frozenset(f"{name}:{p}" for name in self.inputs for p in range(partition_counts[name])),
+            self.frames,
+            now,
+        )
+        self.assigned: set[TopicPartition] = set()
+        self._revoked: set[int] = set()  # routed partitions given up in the rebalance under way
+        self._owned: set[int] = set()  # routed partitions whose states are in memory
+        # one thing at a time touches the states: a batch, a rebalance, a commit
+        self._busy = asyncio.Lock()
+        self._committed_at = 0.0
+        self._unrouted: list[Any] = []  # customer records fetched before this worker's eods were read
+        self.stopping = asyncio.Event()
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+        self.consumer.subscribe([*self.inputs, self.routed], listener=self)
+        watermarks = asyncio.create_task(self._watermark_loop())
+        try:
+            while not self.stopping.is_set():
+                eods = [tp for tp in self.assigned if tp.topic == self.eod_topic]
+                batches = await self.consumer.getmany(*eods, timeout_ms=0) if eods else {}
+                for tp, messages in (await self.consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)).items():
+                    batches.setdefault(tp, []).extend(messages)
+                async with self._busy:
+                    await self._process(batches)
+                    await self.sender.ship()
+                    self.sender.check()
+                    if time.monotonic() - self._committed_at > COMMIT_INTERVAL:
+                        await self._commit()
+            async with self._busy:
+                await self.scorer.checkpoint()
+                await self._commit()
+        finally:
+            watermarks.cancel()
+            await self.consumer.stop()
+            await self.producer.stop()
+
+    async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        scored = False
+        for tp, messages in batches.items():
+            if tp not in self.assigned:  # revoked while this batch waited
+                continue
+            if tp.topic == self.routed:
+                q = tp.partition
+                for m in messages:
+                    self.offsets.read(q, m.offset)
+                    await self.scorer.on_frame(q, decode(m.value), (q, m.offset))
+                scored = True
+            elif tp.topic == self.eod_topic:
+                for m in messages:
+                    self._route(m)
+            else:
+                self._unrouted += messages
+        if self._unrouted and await self._eods_read():
+            for m in self._unrouted:
+                self._route(m)
+            self._unrouted = []
+        if scored:
+            await self.scorer.checkpoint()
+
+    async def _eods_read(self) -> bool:
+        """This worker has routed every eod of its eod partitions that the broker held when
+        it last fetched them. Every eod is written to every eod partition, so a worker that
+        routes its customer records only then routes each eod ahead of the records stamped
+        after it, into every routed partition, whatever order the fetches came back in (at
+        start-up, a partition whose position is not known yet is fetched later). The group
+        gives each worker some eod partitions (same partition count as the inputs)."""
+        for tp in self.assigned:
+            if tp.topic != self.eod_topic:
+                continue
+            high = self.consumer.highwater(tp)
+            if high is None or await self.consumer.position(tp) < high:
+                return False
+        return True
+
+    def _route(self, m: Any) -> None:
+        record = Routed(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
+        route = self.router.route(record)
+        if isinstance(route, ToCustomer):
+            q = partition_of(route.customer_id, self.n)
+            self.sender.append(self.routed, q, route.customer_id.encode(), encode(route.record))
+        elif isinstance(route, ToEveryPartition):
+            self.frames.saw_eod(record.ts)
+            frame = encode(route.record)
+            for q in range(self.n):
+                self.sender.append(self.routed, q, None, frame)
+        elif isinstance(route, NoCustomer):
+            self.scorer.unroutable(route.record)
+        self.router.forwarded(record, self.now())
+
+    async def _commit(self) -> None:
+        """Commit what is durable: the acknowledged routed offsets (their changelog records
+        and outputs are in the producer, flushed here first) and the routed inputs."""
+        offsets = {TopicPartition(self.routed, q): end for q, end in self.offsets.committable().items()}
+        for source, end in self.router.next_offset.items():
+            topic, _, p = source.rpartition(":")
+            offsets[TopicPartition(topic, int(p))] = end
+        await self.sender.flush()
+        owned = {tp: OffsetAndMetadata(end, "") for tp, end in offsets.items() if tp in self.assigned}
+        if owned:
+            await self.consumer.commit(owned)
+        self._committed_at = time.monotonic()
+
+    # --- rebalances --------------------------------------------------------------------
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        async with self._busy:
+            await self.scorer.checkpoint()
+            await self._commit()
+            for tp in revoked:
+                if tp.topic == self.routed:
+                    self.scorer.revoked(tp.partition)
+                    self.offsets.forget(tp.partition)
+                    self._revoked.add(tp.partition)
+                elif tp.topic in self.inputs:
+                    self.router.next_offset.pop(f"{tp.topic}:{tp.partition}", None)
+            self.assigned = set()
+            self._unrouted = []  # not routed, not committed: read again from the committed offset
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        async with self._busy:
+            self.assigned = set(assigned)
+            for tp in self.assigned:
+                if tp.topic in self.inputs:  # where routing starts: committed, or the reset offset
+                    self.router.next_offset[f"{tp.topic}:{tp.partition}"] = await self.consumer.position(tp)
+            routed = {tp.partition for tp in self.assigned if tp.topic == self.routed}
+            # kept: held until this rebalance, so nobody else wrote its changelog since
+            kept = routed & self._owned & self._revoked
+            for q in self._owned - kept:
+                self._drop(q)
+            states, clocks = await changelog.recover(
+                recovery_options(self.settings),
+                self.changelog,
+                sorted(routed - kept),
+                short_end_offsets=self.settings.broker_flavor == "tansu",
+            )
+            self.states.update(states)
+            self.clocks.update(clocks)
+            self._owned, self._revoked = routed, set()
+            self.frames.rebalanced()
+
+    def _drop(self, q: int) -> None:
+        for cid in [c for c in self.states if partition_of(c, self.n) == q]:
+            del self.states[cid]
+        self.clocks.pop(q, None)
+
+    # --- watermarks --------------------------------------------------------------------
+
+    async def _watermark_loop(self) -> None:
+        while True:
+            await asyncio.sleep(WATERMARK_INTERVAL)
+            self.scorer.warn_slow_closes(self.settings.close_wait_warning)
+            self._send_watermarks()
+
+    def _send_watermarks(self) -> None:
+        assignment = self.assigned
+        # a worker holding a routed partition reads every eod (each is copied to all of them)
+        sees_eods = any(tp.topic in (self.routed, self.eod_topic) for tp in assignment)
+        inputs = {f"{tp.topic}:{tp.partition}": tp for tp in assignment if tp.topic in self.inputs}
+        now = self.now()
+        marks = self.router.watermarks(sorted(inputs), now, lambda s, read: self._caught_up(inputs[s], read))
+        if self.frames.due(marks, now, sees_eods):
+            payload = encode(Watermarks(marks))
+            for q in range(self.n):
+                self.sender.append(self.routed, q, None, payload)
+
+    def _caught_up(self, tp: TopicPartition, read: int | None) -> bool:
+        """Every record of ``tp`` has been routed: the next offset to route is its end."""
+        try:
+            high = self.consumer.highwater(tp)
+        except Exception:  # not assigned any more
+            return False
+        return high is not None and read is not None and read >= high
+
+    # --- what the pages show ------------------------------------------------------------
+
+    def lag(self) -> dict[str, int]:
+        lag = {}
+        for tp in self.assigned:
+            if tp.topic not in self.inputs:
+                continue
+            source = f"{tp.topic}:{tp.partition}"
+            try:
+                high = self.consumer.highwater(tp)
+            except Exception:
+                continue
+            if high is not None:
+                lag[source] = max(0, high - self.router.next_offset.get(source, high))
+        return lag
+
+    def routed_partitions(self) -> list[int]:
+        return sorted(tp.partition for tp in self.assigned if tp.topic == self.routed)

@@ -1,0 +1,95 @@
+"""Sending records in batches we build ourselves, in order per partition.
+
+Each record is appended to the open batch of its topic partition (aiokafka's record batch
+builder, written in C) with no await and no future of its own; ``ship`` hands the batches
+to the producer, ``flush`` waits until the broker has acknowledged everything shipped. A
+record's optional ``on_sent`` callback runs once the broker has it. A batch the producer
+gives up on (after its own retries) is fatal: the worker stops without committing, and a
+restart replays from the last commit (outputs it counted as sent are in their outboxes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+log = logging.getLogger("tierstream")
+
+OnSent = Callable[[], None]
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker never acknowledged a batch."""
+
+
+@dataclass
+class _Batch:
+    topic: str
+    partition: int
+    builder: Any  # aiokafka BatchBuilder
+    on_sent: list[OnSent] = field(default_factory=list)
+
+
+class Sender:
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer  # a started AIOKafkaProducer
+        self._open: dict[tuple[str, int], _Batch] = {}
+        self._full: list[_Batch] = []  # built before the open batch of the same partition
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._failure: BaseException | None = None
+        # batches of one partition reach the producer in the order they were built
+        self._shipping = asyncio.Lock()
+
+    def append(
+        self, topic: str, partition: int, key: bytes | None, value: bytes, on_sent: OnSent | None = None
+    ) -> None:
+        batch = self._open.get((topic, partition))
+        if batch is None:
+            batch = self._open[(topic, partition)] = _Batch(topic, partition, self.producer.create_batch())
+        if batch.builder.append(key=key, value=value, timestamp=None) is None:  # full
+            self._full.append(batch)
+            batch = self._open[(topic, partition)] = _Batch(topic, partition, self.producer.create_batch())
+            if batch.builder.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record of {len(value)} bytes is larger than a batch may be")
+        if on_sent is not None:
+            batch.on_sent.append(on_sent)
+
+    def pending(self) -> bool:
+        return bool(self._open or self._full)
+
+    async def ship(self) -> None:
+        """Hand every batch built so far to the producer (it sends them after its linger)."""
+        async with self._shipping:
+            batches, self._full = [*self._full, *self._open.values()], []
+            self._open = {}
+            for b in batches:
+                future = await self.producer.send_batch(b.builder, b.topic, partition=b.partition)
+                self._in_flight.add(future)
+                future.add_done_callback(partial(self._delivered, b))
+
+    async def flush(self) -> None:
+        """Ship, then wait until the broker has acknowledged every batch; raise if one failed."""
+        await self.ship()
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight))
+        self.check()
+
+    def check(self) -> None:
+        if self._failure is not None:
+            raise DeliveryFailed("the broker did not acknowledge a batch") from self._failure
+
+    def _delivered(self, batch: _Batch, future: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(future)
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            log.error(
+                "event=batch_not_acknowledged topic=%s partition=%d error=%r", batch.topic, batch.partition, error
+            )
+            self._failure = self._failure or error or asyncio.CancelledError()
+            return
+        for callback in batch.on_sent:
+            callback()
