@@ -27,6 +27,7 @@ from kafka import KafkaConsumer, TopicPartition
 from devkit.synthetic import Record
 from schemas import topics
 from streams import kafka_admin
+from streams.kafka_config import changelog_topic
 from streams.settings import Settings
 from streams.web import free_port
 
@@ -152,7 +153,7 @@ def work_off(workers: list[Worker], records: int, closes: int, timeout: float) -
 def changelog_records(settings: Settings) -> int:
     """Records in the customer table's changelog so far, counted by reading them all (Tansu
     reports a partition's end as its last batch's first offset + 1)."""
-    name = f"{settings.app_id}-customer-state-changelog"
+    name = changelog_topic(settings)
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, fetch_max_wait_ms=10, max_poll_records=5000)
     try:
         consumer.assign([TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or set()])

@@ -15,6 +15,8 @@ import orjson
 
 from scoring.state import CustomerState
 
+Encoded = tuple[dict[str, Any], bytes]  # an output value and its JSON, encoded once
+
 
 @dataclass
 class Stored:
@@ -23,9 +25,9 @@ class Stored:
     state: CustomerState
     outbox: list[tuple[int, bytes]] = field(default_factory=list)  # (sequence, value JSON)
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[Encoded]:
         """The outputs still waiting for Kafka's acknowledgement, in sequence order."""
-        return [orjson.loads(v) for _, v in self.outbox]
+        return [(orjson.loads(v), v) for _, v in self.outbox]
 
 
 def encode_stored(stored: Stored) -> bytes:
@@ -60,9 +62,7 @@ class Acknowledgements:
     def redis_has(self, customer_id: str, sequences: list[int]) -> None:
         self._redis.setdefault(customer_id, set()).update(sequences)
 
-    def next_value(
-        self, customer_id: str, old: Stored | None, state: CustomerState, values: list[dict[str, Any]]
-    ) -> Stored:
+    def next_value(self, customer_id: str, old: Stored | None, state: CustomerState, values: list[Encoded]) -> Stored:
         """The table value to write: the state, with every output it counts as sent that
         Kafka has not acknowledged (the old outbox less what was acknowledged, plus ``values``)."""
         acked = self._kafka.get(customer_id, set()) & self._redis.get(customer_id, set())
@@ -73,5 +73,5 @@ class Acknowledgements:
             else:
                 seen.pop(customer_id, None)
         outbox = [(seq, v) for seq, v in (old.outbox if old else []) if seq not in acked]
-        outbox += [(v["sequence"], orjson.dumps(v)) for v in values if v["sequence"] is not None]
+        outbox += [(v["sequence"], raw) for v, raw in values if v["sequence"] is not None]
         return Stored(state, outbox)

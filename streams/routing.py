@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
@@ -21,6 +22,7 @@ from streams.frames import Routed
 IDLE_AFTER_MS = 500  # an input partition read to its end this long ago is idle
 
 
+@lru_cache(maxsize=1 << 20)  # murmur2 is pure Python; a customer's partition never changes
 def partition_of(customer_id: str, partitions: int) -> int:
     """The routed partition of a customer: Kafka's default partitioner on the key."""
     return partition_of_key(customer_id.encode(), partitions)
@@ -71,7 +73,7 @@ class Router:
 
     def forwarded(self, record: Routed, now: float) -> None:
         """``record`` has been sent on (only then may a watermark cover it)."""
-        source = f"{record.topic}:{record.partition}"
+        source = _source(record.topic, record.partition)
         self.last_ts[source] = max(self.last_ts.get(source, 0), record.ts)
         self.next_offset[source] = record.offset + 1
         self.last_seen[source] = now
@@ -90,3 +92,8 @@ class Router:
                 mark = max(mark, int(now * 1000) - IDLE_AFTER_MS)
             marks[source] = mark
         return marks
+
+
+@lru_cache(maxsize=4096)
+def _source(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"

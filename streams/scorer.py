@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
 import orjson
@@ -33,7 +33,7 @@ from scoring.state import CustomerState
 from scoring.step import Step, Verdict
 from streams.frames import Frame, Routed, Watermarks
 from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep
-from streams.outbox import Acknowledgements, Stored
+from streams.outbox import Acknowledgements, Encoded, Stored
 from streams.routing import partition_of
 from streams.sinks import CustomerWrite, Entry, TierSink
 
@@ -287,36 +287,34 @@ class Scorer:
 
     # --- outputs ---------------------------------------------------------------------
 
-    def _store(self, q: int, cid: str, old: Stored | None, state: CustomerState, values: list[dict[str, Any]]) -> None:
+    def _store(self, q: int, cid: str, old: Stored | None, state: CustomerState, values: list[Encoded]) -> None:
         self.states[cid] = self._acked.next_value(cid, old, state, values)
         self._dirty[cid] = q
 
-    def _stamp(self, outputs: list[Output]) -> list[dict[str, Any]]:
+    def _stamp(self, outputs: list[Output]) -> list[Encoded]:
         stamp = rfc3339(self.now())
         for out in outputs:
             out.value["emitted_at"] = stamp
-        return [out.value for out in outputs]
+        return [(out.value, orjson.dumps(out.value)) for out in outputs]
 
-    def _publish(self, cid: str | None, values: list[dict[str, Any]]) -> None:
+    def _publish(self, cid: str | None, values: list[Encoded]) -> None:
         """Send outputs; note each one of the customer's that Kafka acknowledges (until
         then it stays in the customer's outbox)."""
-        for v in values:
+        for v, raw in values:
             key = None if v["customer_id"] is None else v["customer_id"].encode()
             on_sent = None
             if cid is not None and v["sequence"] is not None:
                 on_sent = partial(self._acked.kafka_has, cid, v["sequence"])
-            self.outputs.send(BY_OUTPUT_TYPE[v["type"]], key, orjson.dumps(v), on_sent)
+            self.outputs.send(BY_OUTPUT_TYPE[v["type"]], key, raw, on_sent)
 
-    def _customer_write(self, st: CustomerState, clock: Clock, values: list[dict[str, Any]]) -> CustomerWrite:
+    def _customer_write(self, st: CustomerState, clock: Clock, values: list[Encoded]) -> CustomerWrite:
         fields = customer_view(st, clock, self.rules)
         fields["updated_at"] = rfc3339(self.now())
         entries = []
-        for v in values:
+        for v, raw in values:
             topic = BY_OUTPUT_TYPE[v["type"]]
             if topic.redis_stream is not None:
-                entries.append(
-                    Entry(topic.redis_stream, v["sequence"], v["event_id"], orjson.dumps(v), topic.redis_channel)
-                )
+                entries.append(Entry(topic.redis_stream, v["sequence"], v["event_id"], raw, topic.redis_channel))
         return CustomerWrite(st.customer_id, st.sequence, fields["as_of"], fields, entries)
 
     # --- watching the gates ----------------------------------------------------------
@@ -379,4 +377,9 @@ def rfc3339(now: float) -> str:
     """Wall-clock time as the outputs' ``emitted_at`` and the hash's ``updated_at``."""
     seconds = int(now)
     micros = int((now - seconds) * 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
+    return _second(seconds) + f".{micros:06d}Z"
+
+
+@lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
