@@ -111,6 +111,10 @@ def test_a_close_waits_for_a_lagging_input_partition_and_holds_what_comes_after_
         topo.watermarks(all_marks(topo, T0 + 20))
         await topo.score()
         assert topo.clocks == {q: parse_day("2026-11-02") for q in range(topo.partitions)}
+        # each partition's clock reached its changelog after the states of its close
+        for q in range(topo.partitions):
+            mine = [(cid, data) for p, cid, data in topo.changelog.records if p == q]
+            assert mine[-1] == ("", b"%d" % parse_day("2026-11-02"))
         for record in (first, lagging, close, after):  # stamped order
             reference.send(record)
         assert without_emitted_at(topo.outputs.values(topics.TIER_CHANGES)) == reference.values(topics.TIER_CHANGES)

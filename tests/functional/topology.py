@@ -50,17 +50,17 @@ class MemoryChangelog:
     """The table's changelog: every record sent, in order; ``recover()`` is what a new owner reads."""
 
     def __init__(self) -> None:
-        self.records: list[tuple[int, str, bytes]] = []  # (partition, customer, value bytes)
-        self.clocks: list[tuple[int, int]] = []  # (partition, day)
+        # (partition, customer, value bytes); a clock is (partition, "", day)
+        self.records: list[tuple[int, str, bytes]] = []
 
     def state(self, partition: int, customer_id: str, value: Stored) -> None:
         self.records.append((partition, customer_id, encode_stored(value)))
 
     def clock(self, partition: int, day: int) -> None:
-        self.clocks.append((partition, day))
+        self.records.append((partition, "", b"%d" % day))
 
     def recover(self) -> dict[str, Stored]:
-        return {cid: decode_stored(data) for _, cid, data in self.records}
+        return {cid: decode_stored(data) for _, cid, data in self.records if cid}
 
 
 class MemoryAcks:

@@ -1,0 +1,67 @@
+"""The sender's promises: batches per partition in the order they were built, callbacks
+only for what the broker acknowledged, and a failed batch never passes a flush."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatch
+
+from streams.sender import DeliveryFailed, Sender
+
+
+class Broker:
+    """What the sender sees of aiokafka's producer; the test decides each batch's fate."""
+
+    def __init__(self, batch_size: int = 16_384) -> None:
+        self.batch_size = batch_size
+        self.received: list[tuple[str, int, list[bytes]]] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(self.batch_size, 0)
+
+    async def send_batch(self, builder: BatchBuilder, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        builder.close()
+        buffer = builder._builder.build()
+        values = [bytes(r.value) for r in DefaultRecordBatch(bytes(buffer))]
+        self.received.append((topic, partition, values))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+def test_batches_keep_the_order_of_a_partition_even_when_one_fills_up() -> None:
+    async def run() -> None:
+        broker = Broker(batch_size=300)
+        sender = Sender(broker)
+        for i in range(8):
+            sender.append("t", i % 2, None, b"%03d" % i + b"x" * 60)
+        await sender.ship()
+        by_partition: dict[int, list[bytes]] = {}
+        for _, p, values in broker.received:
+            by_partition.setdefault(p, []).extend(v[:3] for v in values)
+        assert by_partition == {0: [b"000", b"002", b"004", b"006"], 1: [b"001", b"003", b"005", b"007"]}
+        assert len(broker.received) > 2  # some partition needed a second batch
+
+    asyncio.run(run())
+
+
+def test_callbacks_run_for_acknowledged_batches_and_a_failure_stops_the_flush() -> None:
+    async def run() -> None:
+        broker = Broker()
+        sender = Sender(broker)
+        sent: list[str] = []
+        sender.append("out", 0, b"c1", b"v1", lambda: sent.append("c1"))
+        sender.append("out", 1, b"c2", b"v2", lambda: sent.append("c2"))
+        await sender.ship()
+        broker.futures[0].set_result(None)
+        broker.futures[1].set_exception(ConnectionError("gone"))
+        with pytest.raises(DeliveryFailed):
+            await sender.flush()
+        assert sent == ["c1"]  # the other stays in its customer's outbox
+
+    asyncio.run(run())
