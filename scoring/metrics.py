@@ -7,9 +7,10 @@ days are plain integers. Each metric is computed at most once per view.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 from scoring.days import Day
-from scoring.money import Number, format_amount
+from scoring.money import Number, format_amount, format_cents, format_quotient
 from scoring.rules import MetricRef, Rules
 from scoring.series import COUNT, CREDITS, DEBITS, EXTERNAL, FEES
 from scoring.state import CustomerState
@@ -21,6 +22,20 @@ _FLOW_FIELD = {
     "external_outflow": EXTERNAL,
     "txn_count": COUNT,
 }
+
+
+@lru_cache(maxsize=64)
+def _window_keys(n: int) -> tuple[str, str, str, str, str, str, str]:
+    """The snapshot's field names for window ``n``, in the order ``snapshot`` fills them."""
+    return (
+        f"aum_avg_{n}d",
+        f"loan_avg_{n}d",
+        f"debits_{n}d",
+        f"credits_{n}d",
+        f"fee_income_{n}d",
+        f"external_outflow_{n}d",
+        f"txn_count_{n}d",
+    )
 
 
 class MetricView:
@@ -94,13 +109,14 @@ class MetricView:
         }
         for n in self.rules.windows:
             f = self.flows(n)
-            out[f"aum_avg_{n}d"] = format_amount(Fraction(self.balance_sum(False, n), n))
-            out[f"loan_avg_{n}d"] = format_amount(Fraction(self.balance_sum(True, n), n))
-            out[f"debits_{n}d"] = format_amount(f[DEBITS])
-            out[f"credits_{n}d"] = format_amount(f[CREDITS])
-            out[f"fee_income_{n}d"] = format_amount(f[FEES])
-            out[f"external_outflow_{n}d"] = format_amount(f[EXTERNAL])
-            out[f"txn_count_{n}d"] = f[COUNT]
+            aum_avg, loan_avg, debits, credits, fees, external, count = _window_keys(n)
+            out[aum_avg] = format_quotient(self.balance_sum(False, n), n)
+            out[loan_avg] = format_quotient(self.balance_sum(True, n), n)
+            out[debits] = format_cents(f[DEBITS])
+            out[credits] = format_cents(f[CREDITS])
+            out[fees] = format_cents(f[FEES])
+            out[external] = format_cents(f[EXTERNAL])
+            out[count] = f[COUNT]
         out["contribution_90d"] = format_amount(self.contribution_90d())
         out["days_since_activity"] = self.days_since_activity()
         return out

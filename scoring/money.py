@@ -19,6 +19,16 @@ def round_half_even(value: Number) -> int:
     return q
 
 
+def format_quotient(numerator: int, denominator: int) -> str:
+    """``format_amount(Fraction(numerator, denominator))`` without building the Fraction
+    (the metrics snapshot formats dozens of averages per evaluation); ``denominator`` > 0."""
+    q, r = divmod(numerator, denominator)
+    twice = 2 * r
+    if twice > denominator or (twice == denominator and q % 2 == 1):
+        q += 1
+    return format_cents(q)
+
+
 def format_cents(cents: int) -> str:
     """``123450`` -> ``"1234.50"``; negative values keep their sign."""
     sign = "-" if cents < 0 else ""

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas import topics
@@ -166,6 +167,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         watermarks = asyncio.create_task(self._watermark_loop())
         try:
             while not self.stopping.is_set():
+                if watermarks.done():
+                    watermarks.result()  # the timer died: stop with its error
                 eods = [tp for tp in self.assigned if tp.topic == self.eod_topic]
                 batches = await self.consumer.getmany(*eods, timeout_ms=0) if eods else {}
                 for tp, messages in (await self.consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)).items():
@@ -246,9 +249,15 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             offsets[TopicPartition(topic, int(p))] = end
         await self.sender.flush()
         owned = {tp: OffsetAndMetadata(end, "") for tp, end in offsets.items() if tp in self.assigned}
-        if owned:
-            await self.consumer.commit(owned)
         self._committed_at = time.monotonic()
+        if not owned:
+            return
+        try:
+            await self.consumer.commit(owned)
+        except (CommitFailedError, IllegalStateError) as e:
+            # a rebalance under way: the revoke that follows commits again, or the next
+            # owner replays from the last commit (duplicates are ignored)
+            log.warning("event=commit_failed error=%r", e)
 
     # --- rebalances --------------------------------------------------------------------
 

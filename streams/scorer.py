@@ -280,7 +280,7 @@ class Scorer:
                 continue
             values = stored.pending()
             self._publish(cid, values)
-            self._writes.append(self._customer_write(stored.state, clock, values))
+            self._writes.append(self._customer_write(stored.state, clock, values, fresh=False))
             resent += 1
         if resent:
             log.info("event=outboxes_resent partition=%d customers=%d", q, resent)
@@ -307,8 +307,13 @@ class Scorer:
                 on_sent = partial(self._acked.kafka_has, cid, v["sequence"])
             self.outputs.send(BY_OUTPUT_TYPE[v["type"]], key, raw, on_sent)
 
-    def _customer_write(self, st: CustomerState, clock: Clock, values: list[Encoded]) -> CustomerWrite:
-        fields = customer_view(st, clock, self.rules)
+    def _customer_write(
+        self, st: CustomerState, clock: Clock, values: list[Encoded], fresh: bool = True
+    ) -> CustomerWrite:
+        """The customer's Redis write; ``fresh``: ``values`` were made by this evaluation
+        (so a snapshot they carry is the view's own)."""
+        metrics = next((v["metrics"] for v, _ in values if "metrics" in v), None) if fresh else None
+        fields = customer_view(st, clock, self.rules, metrics)
         fields["updated_at"] = rfc3339(self.now())
         entries = []
         for v, raw in values:

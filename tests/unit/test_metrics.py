@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import orjson
+from fractions import Fraction
 
+import orjson
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from scoring.money import format_amount, format_quotient
 from scoring.projection import customer_view
 from tests.bank import Bank
 
@@ -103,3 +108,14 @@ def test_rules_may_name_extra_windows() -> None:
     bank.balance("c1", "2026-11-01", "600")
     m = metrics(bank)
     assert m["aum_avg_60d"] == "10.00" and "txn_count_60d" in m
+
+
+@given(
+    st.one_of(st.integers(min_value=-1000, max_value=1000), st.integers(min_value=-(10**17), max_value=10**17)),
+    st.integers(min_value=1, max_value=400),
+)
+@example(5, 2)  # a tie: half-even keeps 2
+@example(-5, 2)
+@example(7, 2)
+def test_averages_are_formatted_as_their_exact_fraction_would_be(total: int, days: int) -> None:
+    assert format_quotient(total, days) == format_amount(Fraction(total, days))
