@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging.config
 import os
 import signal
@@ -50,7 +51,16 @@ async def _serve(settings: Settings) -> None:
         await runtime.sink.close()
 
 
+# The cyclic garbage collector's thresholds (allocations, then collections of the younger
+# generation). With Python's defaults a worker holding tens of thousands of customers ran a
+# full collection every second or two, up to 245 ms each, and latency's p99 at 2,000 events/s
+# went from 570 ms to 990 ms. The state objects hold few reference cycles: collecting rarely
+# costs little memory.
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
 def run(settings: Settings | None = None, loglevel: str = "INFO") -> None:
     settings = settings or Settings.from_env(os.environ)
     logging.config.dictConfig(logging_config(loglevel))
+    gc.set_threshold(*GC_THRESHOLDS)
     asyncio.run(_serve(settings))
