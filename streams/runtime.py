@@ -40,6 +40,7 @@ from streams.kafka_config import (
     producer_options,
     recovery_options,
     routed_topic,
+    ship_interval,
 )
 from streams.outbox import Stored
 from streams.routing import NoCustomer, Router, ToCustomer, ToEveryPartition, partition_of, partition_of_key
@@ -155,6 +156,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         # one thing at a time touches the states: a batch, a rebalance, a commit
         self._busy = asyncio.Lock()
         self._committed_at = 0.0
+        self._shipped_at = 0.0
+        self.ship_interval = ship_interval(settings)
         self._unrouted: list[Any] = []  # customer records fetched before this worker's eods were read
         self.stopping = asyncio.Event()
 
@@ -171,11 +174,12 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                     watermarks.result()  # the timer died: stop with its error
                 eods = [tp for tp in self.assigned if tp.topic == self.eod_topic]
                 batches = await self.consumer.getmany(*eods, timeout_ms=0) if eods else {}
-                for tp, messages in (await self.consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)).items():
+                wait = POLL_MS if not self.sender.pending() else max(1, int(self._ship_due() * 1000))
+                for tp, messages in (await self.consumer.getmany(timeout_ms=wait, max_records=MAX_RECORDS)).items():
                     batches.setdefault(tp, []).extend(messages)
                 async with self._busy:
                     await self._process(batches)
-                    await self.sender.ship()
+                    await self._ship()
                     self.sender.check()
                     if time.monotonic() - self._committed_at > COMMIT_INTERVAL:
                         await self._commit()
@@ -188,27 +192,42 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             await self.producer.stop()
 
     async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        """Route first and ship what was routed (cheap, and the next hop waits for it), then
+        score, then checkpoint."""
+        mine = {tp: messages for tp, messages in batches.items() if tp in self.assigned}  # not revoked meanwhile
+        for tp, messages in mine.items():
+            if tp.topic == self.eod_topic:
+                for m in messages:
+                    self._route(m)
+            elif tp.topic != self.routed:
+                self._unrouted += messages
+        if self._unrouted and await self._eods_read():
+            for m in self._unrouted:
+                self._route(m)
+            self._unrouted = []
+        await self._ship()  # the next hop waits for these; scoring can wait for the broker
         scored = False
-        for tp, messages in batches.items():
-            if tp not in self.assigned:  # revoked while this batch waited
-                continue
+        for tp, messages in mine.items():
             if tp.topic == self.routed:
                 q = tp.partition
                 for m in messages:
                     self.offsets.read(q, m.offset)
                     await self.scorer.on_frame(q, decode(m.value), (q, m.offset))
                 scored = True
-            elif tp.topic == self.eod_topic:
-                for m in messages:
-                    self._route(m)
-            else:
-                self._unrouted += messages
-        if self._unrouted and await self._eods_read():
-            for m in self._unrouted:
-                self._route(m)
-            self._unrouted = []
         if scored:
             await self.scorer.checkpoint()
+
+    def _ship_due(self) -> float:
+        """Seconds until the records built so far may be shipped (0: now)."""
+        return max(0.0, self._shipped_at + self.ship_interval - time.monotonic())
+
+    async def _ship(self) -> None:
+        """Ship the batches built so far, at most once per ``ship_interval``: every ship is
+        a record batch per partition it touches, and batches are what a broker pays for
+        (Tansu's reads slow down with their number, see kafka_config)."""
+        if self.sender.pending() and self._ship_due() == 0:
+            await self.sender.ship()
+            self._shipped_at = time.monotonic()
 
     async def _eods_read(self) -> bool:
         """This worker has routed every eod of its eod partitions that the broker held when

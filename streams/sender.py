@@ -67,6 +67,9 @@ class Sender:
             batches, self._full = [*self._full, *self._open.values()], []
             self._open = {}
             for b in batches:
+                # closed: the producer sends it at once; an open one would wait out the
+                # producer's linger, and hold the next batch of its partition meanwhile
+                b.builder.close()
                 future = await self.producer.send_batch(b.builder, b.topic, partition=b.partition)
                 self._in_flight.add(future)
                 future.add_done_callback(partial(self._delivered, b))

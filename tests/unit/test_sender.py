@@ -25,7 +25,8 @@ class Broker:
         return BatchBuilder(self.batch_size, 0)
 
     async def send_batch(self, builder: BatchBuilder, topic: str, *, partition: int) -> asyncio.Future[Any]:
-        builder.close()
+        # an open batch would wait out aiokafka's linger and hold up its partition's next one
+        assert builder.closed(), "batches must be handed over closed"
         buffer = builder._builder.build()
         values = [bytes(r.value) for r in DefaultRecordBatch(bytes(buffer))]
         self.received.append((topic, partition, values))

@@ -80,12 +80,12 @@ def test_a_table_value_keeps_its_outbox_through_the_changelog() -> None:
     assert decode_stored(encode_stored(Stored(state))).outbox == []
 
 
-def test_the_clients_batch_more_and_join_faster_on_the_development_broker() -> None:
-    from streams.kafka_config import consumer_options, producer_options
+def test_the_worker_ships_fewer_batches_and_joins_faster_on_the_development_broker() -> None:
+    from streams.kafka_config import consumer_options, producer_options, ship_interval
 
     env = {"TIERSTREAM_BROKER": "b:1", "TIERSTREAM_REDIS_URL": "r"}
     kafka, tansu = Settings.from_env(env), Settings.from_env({**env, "TIERSTREAM_BROKER_FLAVOR": "tansu"})
-    assert (producer_options(kafka)["linger_ms"], producer_options(tansu)["linger_ms"]) == (5, 50)
+    assert (ship_interval(kafka), ship_interval(tansu)) == (0.005, 0.02)
     assert (consumer_options(kafka)["session_timeout_ms"], consumer_options(tansu)["session_timeout_ms"]) == (
         30_000,
         6_000,
