@@ -1,9 +1,11 @@
 """The customer table's changelog: writing it, and recovering a routed partition from it.
 
 Partition q of the changelog holds, for the customers of routed partition q, their latest
-table value (``streams.outbox``), keyed by customer id, and the partition's clock (the last
-closed day) under the empty key, which no customer id can be. State and clock sharing one
-partition means a durable clock implies every state written before it is durable too.
+table value (``streams.outbox``), keyed by customer id, and under the empty key, which no
+customer id can be, the partition's clock (the last closed day) and progress (the routed
+offsets applied: ``scorer.Progress``): ``b"<day or -1> <through> <pending,...>"``. Sharing
+one partition, a durable clock and progress imply every state written before them is
+durable too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.outbox import Stored, decode_stored, encode_stored
+from streams.scorer import Progress
 from streams.sender import Sender
 
 log = logging.getLogger("tierstream")
@@ -34,19 +37,21 @@ class KafkaChangelog:
     def state(self, partition: int, customer_id: str, value: Stored) -> None:
         self.sender.append(self.topic, partition, customer_id.encode(), encode_stored(value))
 
-    def clock(self, partition: int, day: int) -> None:
-        self.sender.append(self.topic, partition, CLOCK_KEY, b"%d" % day)
+    def progress(self, partition: int, day: int | None, progress: Progress) -> None:
+        pending = ",".join(str(o) for o in sorted(progress.pending)).encode()
+        value = b"%d %d %s" % (-1 if day is None else day, progress.through, pending)
+        self.sender.append(self.topic, partition, CLOCK_KEY, value)
 
 
 async def recover(
     options: dict[str, Any], topic: str, partitions: Iterable[int], short_end_offsets: bool
-) -> tuple[dict[str, Stored], dict[int, int]]:
+) -> tuple[dict[str, Stored], dict[int, int], dict[int, Progress]]:
     """Read changelog ``partitions`` from their start to their end: the states and clocks
     they hold. ``short_end_offsets``: the broker may report an end offset short of the
     last records (Tansu, README "Development profile"), so read on until nothing comes."""
     tps = [TopicPartition(topic, q) for q in partitions]
     if not tps:
-        return {}, {}
+        return {}, {}, {}
     started = time.monotonic()
     latest: dict[tuple[int, bytes], bytes] = {}  # decode only the value that wins
     consumer = AIOKafkaConsumer(**options)
@@ -71,9 +76,13 @@ async def recover(
         await consumer.stop()
     states: dict[str, Stored] = {}
     clocks: dict[int, int] = {}
+    progress: dict[int, Progress] = {}
     for (q, key), value in latest.items():
         if key == CLOCK_KEY:
-            clocks[q] = int(value)
+            day, through, pending = value.split(b" ")
+            if int(day) >= 0:
+                clocks[q] = int(day)
+            progress[q] = Progress(int(through), {int(o) for o in pending.split(b",") if o})
         else:
             states[key.decode()] = decode_stored(value)
     log.info(
@@ -83,4 +92,4 @@ async def recover(
         len(states),
         time.monotonic() - started,
     )
-    return states, clocks
+    return states, clocks, progress

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas import topics
@@ -158,7 +158,9 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self._committed_at = 0.0
         self._shipped_at = 0.0
         self.ship_interval = ship_interval(settings)
-        self._unrouted: list[Any] = []  # customer records fetched before this worker's eods were read
+        self._unrouted: list[Any] = []
+        self._unrouted_since: float | None = None  # when records started waiting for eods
+        self._unrouted_warned = 0.0  # customer records fetched before this worker's eods were read
         self.stopping = asyncio.Event()
 
     # --- the loop ----------------------------------------------------------------------
@@ -212,7 +214,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                 q = tp.partition
                 for m in messages:
                     self.offsets.read(q, m.offset)
-                    await self.scorer.on_frame(q, decode(m.value), (q, m.offset))
+                    await self.scorer.on_frame(q, decode(m.value), (q, m.offset), m.offset)
                 scored = True
         if scored:
             await self.scorer.checkpoint()
@@ -230,19 +232,44 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             self._shipped_at = time.monotonic()
 
     async def _eods_read(self) -> bool:
-        """This worker has routed every eod of its eod partitions that the broker held when
-        it last fetched them. Every eod is written to every eod partition, so a worker that
-        routes its customer records only then routes each eod ahead of the records stamped
-        after it, into every routed partition, whatever order the fetches came back in (at
-        start-up, a partition whose position is not known yet is fetched later). The group
-        gives each worker some eod partitions (same partition count as the inputs)."""
-        for tp in self.assigned:
-            if tp.topic != self.eod_topic:
-                continue
-            high = self.consumer.highwater(tp)
-            if high is None or await self.consumer.position(tp) < high:
-                return False
+        """This worker has routed every eod its eod partitions hold now. Every eod is written
+        to every eod partition, so a worker that routes its customer records only then
+        routes each eod ahead of the records stamped after it, into every routed partition,
+        whatever order the fetches came back in (at start-up a partition whose position is
+        not known yet is fetched late; live, a fetch brought a record produced just after an
+        eod without the eod, and the next day's record was scored before the close). So the
+        end offsets are asked for after the records were fetched: an eod written before them
+        is counted. The group gives each worker some eod partitions (same partition count as
+        the inputs)."""
+        eods = [tp for tp in self.assigned if tp.topic == self.eod_topic]
+        if not eods:
+            return True
+        try:
+            ends = await self.consumer.end_offsets(eods)
+            for tp in eods:
+                if ends[tp] > 0 and await self.consumer.position(tp) < ends[tp]:
+                    self._warn_unrouted(tp, ends[tp])
+                    return False
+        except KafkaError as e:  # a rebalance under way: route them next time
+            log.info("event=eod_end_offsets_failed error=%r", e)
+            return False
+        self._unrouted_since = None
         return True
+
+    def _warn_unrouted(self, tp: TopicPartition, end: int) -> None:
+        """Records wait for an eod partition to be read; say so if it lasts."""
+        now = time.monotonic()
+        if self._unrouted_since is None:
+            self._unrouted_since = now
+        elif now - self._unrouted_since > 5 and now - self._unrouted_warned > 5:
+            self._unrouted_warned = now
+            log.warning(
+                "event=records_wait_for_eods partition=%s:%d end=%d waiting_seconds=%.0f",
+                tp.topic,
+                tp.partition,
+                end,
+                now - self._unrouted_since,
+            )
 
     def _route(self, m: Any) -> None:
         record = Routed(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
@@ -305,7 +332,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             kept = routed & self._owned & self._revoked
             for q in self._owned - kept:
                 self._drop(q)
-            states, clocks = await changelog.recover(
+            states, clocks, progress = await changelog.recover(
                 recovery_options(self.settings),
                 self.changelog,
                 sorted(routed - kept),
@@ -313,6 +340,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             )
             self.states.update(states)
             self.clocks.update(clocks)
+            self.scorer.progress.update(progress)
             self._owned, self._revoked = routed, set()
             self.frames.rebalanced()
 
@@ -320,6 +348,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         for cid in [c for c in self.states if partition_of(c, self.n) == q]:
             del self.states[cid]
         self.clocks.pop(q, None)
+        self.scorer.progress.pop(q, None)
 
     # --- watermarks --------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any, Protocol
 
@@ -51,8 +51,8 @@ class Changelog(Protocol):
     def state(self, partition: int, customer_id: str, value: Stored) -> None:
         """Queue the customer's table value for the changelog partition ``partition``."""
 
-    def clock(self, partition: int, day: int) -> None:
-        """Queue routed partition ``partition``'s last closed day, behind its states."""
+    def progress(self, partition: int, day: int | None, progress: Progress) -> None:
+        """Queue routed partition ``partition``'s last closed day and progress, behind its states."""
 
 
 class Acks(Protocol):
@@ -65,10 +65,25 @@ class Acks(Protocol):
 
 @dataclass(frozen=True)
 class Pending:
-    """What a gate holds: the consumer's token and the routed record it carried."""
+    """What a gate holds: the consumer's token, the routed record it carried, its offset."""
 
     token: Any
     record: Routed | None
+    offset: int
+
+
+@dataclass
+class Progress:
+    """How far a routed partition's records have been applied, written with its clock so a
+    partition's next owner (or this worker after a rebalance) replays nothing twice: the
+    records up to ``through`` were applied, but those in ``pending`` (held records and
+    eods whose close waits), which stay un-committed and are read again."""
+
+    through: int = -1
+    pending: set[int] = field(default_factory=set)
+
+    def applied(self, offset: int) -> bool:
+        return offset <= self.through and offset not in self.pending
 
 
 @dataclass
@@ -114,7 +129,9 @@ class Scorer:
         self.partitions: dict[int, _Partition] = {}
         self._acked = Acknowledgements()
         self._dirty: dict[str, int] = {}  # customers whose value the changelog has not got, -> partition
-        self._dirty_clocks: set[int] = set()
+        self._dirty_progress: set[int] = set()  # partitions whose clock or progress moved
+        # per routed partition held or ever held since start; the runtime drops a given-up one
+        self.progress: dict[int, Progress] = {}
         self._writes: list[CustomerWrite] = []  # Redis writes not flushed yet
         self._due: list[Any] = []  # tokens to acknowledge once the writes before them are flushed
         # one checkpoint at a time: Redis must see a customer's writes in sequence order
@@ -136,14 +153,14 @@ class Scorer:
             await self._checkpoint()
 
     async def _checkpoint(self) -> None:
-        writes, due, dirty, clocks = self._writes, self._due, self._dirty, self._dirty_clocks
-        if not writes and not due and not dirty and not clocks:
+        writes, due, dirty, moved = self._writes, self._due, self._dirty, self._dirty_progress
+        if not writes and not due and not dirty and not moved:
             return
-        self._writes, self._due, self._dirty, self._dirty_clocks = [], [], {}, set()
+        self._writes, self._due, self._dirty, self._dirty_progress = [], [], {}, set()
         for cid, q in dirty.items():
             self.changelog.state(q, cid, self.states[cid])
-        for q in clocks:
-            self.changelog.clock(q, self.clocks[q])
+        for q in moved:
+            self.changelog.progress(q, self.clocks.get(q), self.progress[q])
         merged: dict[str, CustomerWrite] = {}
         for w in writes:
             earlier = merged.get(w.customer_id)
@@ -160,14 +177,22 @@ class Scorer:
         """Enough is pending that a checkpoint should not wait for the input to pause."""
         return len(self._writes) >= CHECKPOINT_WRITES or len(self._dirty) >= CHECKPOINT_WRITES
 
-    async def on_frame(self, q: int, frame: Frame, token: Any) -> None:
-        """One record of routed partition ``q``, then whatever the gate lets go with it."""
+    async def on_frame(self, q: int, frame: Frame, token: Any, offset: int) -> None:
+        """The record at ``offset`` of routed partition ``q``, then whatever the gate lets go
+        with it. A record applied before (read again after a rebalance or a crash) is only
+        acknowledged: by now the clock may have moved, and it would be judged again."""
         part = self.partition(q)
+        progress = self.progress.setdefault(q, Progress())
+        if isinstance(frame, Routed) and progress.applied(offset):
+            self._due.append(token)
+            return
+        progress.through = max(progress.through, offset)
+        self._dirty_progress.add(q)
         if isinstance(frame, Watermarks):
-            actions = part.gate.on_watermarks(frame.marks, Pending(token, None))
+            actions = part.gate.on_watermarks(frame.marks, Pending(token, None, offset))
         elif frame.eod:
             eod = self._eod(q, frame)
-            pending = Pending(token, frame)
+            pending = Pending(token, frame, offset)
             if eod is None:
                 actions = part.gate.on_other(pending)
             else:
@@ -175,7 +200,7 @@ class Scorer:
                 if any(isinstance(a, Keep) for a in actions):  # its close waits for the watermarks
                     self.frames.saw_eod(frame.ts)  # tell the others to report how far they have read
         else:
-            actions = part.gate.on_record(frame.ts, Pending(token, frame))
+            actions = part.gate.on_record(frame.ts, Pending(token, frame, offset))
         # Tokens are acked only after what they triggered (a crash replays the rest).
         for action in actions:
             if isinstance(action, Close):
@@ -184,8 +209,10 @@ class Scorer:
                 assert action.token.record is not None  # the gate applies records only
                 self._record(q, action.token.record)
             elif isinstance(action, Ack):
+                progress.pending.discard(action.token.offset)
                 self._due.append(action.token.token)
             elif isinstance(action, Keep):
+                progress.pending.add(action.token.offset)
                 self.acks.keep(action.token.token)
 
     def partition(self, q: int) -> _Partition:
@@ -264,7 +291,7 @@ class Scorer:
                     await self.checkpoint()
             # after its customers: a durable clock says the whole close is (one partition)
             self.clocks[q] = clock.closed
-            self._dirty_clocks.add(q)
+            self._dirty_progress.add(q)
             log.info(
                 "event=day_closed partition=%d day=%s customers=%d", q, format_day(clock.closed), len(part.members)
             )

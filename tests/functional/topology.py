@@ -22,7 +22,7 @@ from streams.frames import Routed, Watermarks, decode, encode
 from streams.gate import FramePolicy
 from streams.outbox import Stored, decode_stored, encode_stored
 from streams.routing import NoCustomer, Router, ToCustomer, ToEveryPartition, partition_of
-from streams.scorer import Scorer
+from streams.scorer import Progress, Scorer
 from streams.sinks import MemoryTierSink
 
 NOW = 1_800_000_000.0  # the shell's wall clock, fixed
@@ -50,14 +50,16 @@ class MemoryChangelog:
     """The table's changelog: every record sent, in order; ``recover()`` is what a new owner reads."""
 
     def __init__(self) -> None:
-        # (partition, customer, value bytes); a clock is (partition, "", day)
+        # (partition, customer, value bytes); a partition's clock and progress: (partition, "", ...)
         self.records: list[tuple[int, str, bytes]] = []
+        self.progresses: dict[int, Progress] = {}  # the latest of each partition
 
     def state(self, partition: int, customer_id: str, value: Stored) -> None:
         self.records.append((partition, customer_id, encode_stored(value)))
 
-    def clock(self, partition: int, day: int) -> None:
-        self.records.append((partition, "", b"%d" % day))
+    def progress(self, partition: int, day: int | None, progress: Progress) -> None:
+        self.records.append((partition, "", b"%d %d" % (-1 if day is None else day, progress.through)))
+        self.progresses[partition] = Progress(progress.through, set(progress.pending))
 
     def recover(self) -> dict[str, Stored]:
         return {cid: decode_stored(data) for _, cid, data in self.records if cid}
@@ -144,7 +146,7 @@ class Topology:
             while self.scored[q] < len(self.routed[q]):
                 offset = self.scored[q]
                 self.scored[q] += 1
-                await self.scorer.on_frame(q, decode(self.routed[q][offset]), (q, offset))
+                await self.scorer.on_frame(q, decode(self.routed[q][offset]), (q, offset), offset)
         if checkpoint:
             await self.scorer.checkpoint()
         await asyncio.sleep(0)  # let the acknowledgement callbacks run
