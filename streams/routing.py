@@ -73,7 +73,7 @@ class Router:
 
     def forwarded(self, record: Routed, now: float) -> None:
         """``record`` has been sent on (only then may a watermark cover it)."""
-        source = _source(record.topic, record.partition)
+        source = source_of(record.topic, record.partition)
         self.last_ts[source] = max(self.last_ts.get(source, 0), record.ts)
         self.next_offset[source] = record.offset + 1
         self.last_seen[source] = now
@@ -95,5 +95,6 @@ class Router:
 
 
 @lru_cache(maxsize=4096)
-def _source(topic: str, partition: int) -> str:
+def source_of(topic: str, partition: int) -> str:
+    """An input partition's name in watermarks and offsets: "topic:partition"."""
     return f"{topic}:{partition}"

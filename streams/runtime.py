@@ -43,7 +43,15 @@ from streams.kafka_config import (
     ship_interval,
 )
 from streams.outbox import Stored
-from streams.routing import NoCustomer, Router, ToCustomer, ToEveryPartition, partition_of, partition_of_key
+from streams.routing import (
+    NoCustomer,
+    Router,
+    ToCustomer,
+    ToEveryPartition,
+    partition_of,
+    partition_of_key,
+    source_of,
+)
 from streams.scorer import Scorer
 from streams.sender import OnSent, Sender
 from streams.settings import Settings
@@ -317,7 +325,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                     self.offsets.forget(tp.partition)
                     self._revoked.add(tp.partition)
                 elif tp.topic in self.inputs:
-                    self.router.next_offset.pop(f"{tp.topic}:{tp.partition}", None)
+                    self.router.next_offset.pop(source_of(tp.topic, tp.partition), None)
             self.assigned = set()
             self._unrouted = []  # not routed, not committed: read again from the committed offset
 
@@ -326,7 +334,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             self.assigned = set(assigned)
             for tp in self.assigned:
                 if tp.topic in self.inputs:  # where routing starts: committed, or the reset offset
-                    self.router.next_offset[f"{tp.topic}:{tp.partition}"] = await self.consumer.position(tp)
+                    self.router.next_offset[source_of(tp.topic, tp.partition)] = await self.consumer.position(tp)
             routed = {tp.partition for tp in self.assigned if tp.topic == self.routed}
             # kept: held until this rebalance, so nobody else wrote its changelog since
             kept = routed & self._owned & self._revoked
@@ -362,7 +370,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         assignment = self.assigned
         # a worker holding a routed partition reads every eod (each is copied to all of them)
         sees_eods = any(tp.topic in (self.routed, self.eod_topic) for tp in assignment)
-        inputs = {f"{tp.topic}:{tp.partition}": tp for tp in assignment if tp.topic in self.inputs}
+        inputs = {source_of(tp.topic, tp.partition): tp for tp in assignment if tp.topic in self.inputs}
         now = self.now()
         marks = self.router.watermarks(sorted(inputs), now, lambda s, read: self._caught_up(inputs[s], read))
         if self.frames.due(marks, now, sees_eods):
@@ -372,11 +380,16 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
 
     def _caught_up(self, tp: TopicPartition, read: int | None) -> bool:
         """Every record of ``tp`` has been routed: the next offset to route is its end."""
-        try:
-            high = self.consumer.highwater(tp)
-        except Exception:  # not assigned any more
-            return False
+        high = self._highwater(tp)
         return high is not None and read is not None and read >= high
+
+    def _highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end as of its last fetch; None before one, or once not assigned."""
+        try:
+            high: int | None = self.consumer.highwater(tp)
+        except Exception:  # aiokafka asserts the partition is assigned
+            return None
+        return high
 
     # --- what the pages show ------------------------------------------------------------
 
@@ -385,11 +398,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         for tp in self.assigned:
             if tp.topic not in self.inputs:
                 continue
-            source = f"{tp.topic}:{tp.partition}"
-            try:
-                high = self.consumer.highwater(tp)
-            except Exception:
-                continue
+            source = source_of(tp.topic, tp.partition)
+            high = self._highwater(tp)
             if high is not None:
                 lag[source] = max(0, high - self.router.next_offset.get(source, high))
         return lag
