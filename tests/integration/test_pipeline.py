@@ -58,7 +58,7 @@ class Feeder:
         self.workers = workers
         self.engine = Engine(load_rules())
         self.expected: list[Any] = []
-        self.records = 0
+        self.records = 0  # input records produced, eod copies included: drain waits for them all
         self.rng = random.Random(11)
 
     def _partition(self, r: Record) -> int | None:
@@ -88,10 +88,10 @@ class Feeder:
             meta = fut.get(timeout=30)
             source = Source(meta.topic, meta.partition, meta.offset, r.key, r.value)
             self.expected += self.engine.process(r.topic, source)
-        if not eod:
-            self.records += len(batch)
-            if drain:
-                self.drain()
+        # the workers count every input record, each eod copy once (its routed partition 0 copy)
+        self.records += len(futures)
+        if not eod and drain:
+            self.drain()
 
     def drain(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -194,6 +194,17 @@ def without_stamp(values: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {v["event_id"]: {k: x for k, x in v.items() if k != "emitted_at"} for v in values}
 
 
+def differences(mine: Any, theirs: Any) -> Any:
+    """Only what differs, (ours, expected), down to the nested field."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        return {
+            k: differences(mine.get(k), theirs.get(k))
+            for k in mine.keys() | theirs.keys()
+            if mine.get(k) != theirs.get(k)
+        }
+    return (mine, theirs)
+
+
 def run_scenario(
     broker: tuple[str, str],
     redis_url: str,
@@ -228,11 +239,7 @@ def run_scenario(
         got = read_topic(bootstrap, topic.full_name(names["topics"]), len(expected[topic.name]))
         mine, theirs = without_stamp(got), without_stamp(expected[topic.name])
         assert mine.keys() == theirs.keys(), (topic.name, sorted(mine.keys() ^ theirs.keys())[:10])
-        diffs = [
-            (eid, {k: (mine[eid].get(k), v) for k, v in theirs[eid].items() if mine[eid].get(k) != v})
-            for eid in theirs
-            if mine[eid] != theirs[eid]
-        ]
+        diffs = [(eid, differences(mine[eid], theirs[eid])) for eid in theirs if mine[eid] != theirs[eid]]
         assert not diffs, (topic.name, len(diffs), diffs[:3])
         assert len(got) == len(expected[topic.name]), f"{topic.name}: duplicates published"
 
