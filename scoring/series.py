@@ -83,13 +83,15 @@ class Balances:
             self._recum(i)
         return i
 
-    def prune(self, cut: Day) -> None:
-        """Forget change points no sum from ``cut`` on needs. The point in force on the day
-        before ``cut`` is kept, so ``_through(cut - 1)`` stays exact."""
+    def prune(self, cut: Day) -> bool:
+        """Forget change points no sum from ``cut`` on needs (True if there were any). The
+        point in force on the day before ``cut`` is kept, so ``_through(cut - 1)`` stays exact."""
         i = bisect_right(self.days, cut - 1) - 1
-        if i > 0:
-            for series in (self.days, self.aum, self.loan, self._cum_aum, self._cum_loan):
-                del series[:i]
+        if i <= 0:
+            return False
+        for series in (self.days, self.aum, self.loan, self._cum_aum, self._cum_loan):
+            del series[:i]
+        return True
 
     def to_list(self) -> list[list[int]]:
         return [_deltas(self.days), self.aum, self.loan]

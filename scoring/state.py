@@ -87,24 +87,37 @@ class CustomerState:
 
     # --- roll-off -------------------------------------------------------------------
 
-    def prune(self, keep_from: Day, mutable_from: Day) -> None:
+    def prune(self, keep_from: Day, mutable_from: Day) -> bool:
         """Forget what no window starting at or after ``keep_from`` needs and what no
-        event on or after ``mutable_from`` (the first day not yet late) can change."""
+        event on or after ``mutable_from`` (the first day not yet late) can change.
+        True if anything was forgotten (the state's bytes changed)."""
+        changed = False
         for acc in list(self.accounts):
             snaps = self.accounts[acc]
             i = bisect_left(snaps, mutable_from, key=_first)
             if i > 1:
                 del snaps[: i - 1]  # keep one base snapshot before the mutable days
+                changed = True
             if len(snaps) == 1 and snaps[0][0] < mutable_from and snaps[0][2] == 0:
                 del self.accounts[acc]  # a zero base alone says what "no snapshot" says
+                changed = True
         cut = min(keep_from, mutable_from)
-        self.balances.prune(cut)
+        changed |= self.balances.prune(cut)
+        flows_before = len(self.flows.days)
         active = self.flows.prune(cut)
+        changed |= len(self.flows.days) != flows_before
         if active and (self.activity_before is None or active[-1] > self.activity_before):
             self.activity_before = active[-1]
         if self.seen and min(self.seen.values()) < mutable_from:
             # a copy of an id that old is a late dead letter: no need to remember it
             self.seen = {e: d for e, d in self.seen.items() if d >= mutable_from}
+            changed = True
+        return changed
+
+    def decision_fields(self) -> tuple[object, ...]:
+        """Every field a decision writes (``decide``): equal before and after a close
+        whose decision changed nothing."""
+        return (self.tier, self.since, self.sequence, self.watch, self.candidate, self.signals)
 
     # --- serialisation --------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class Step:
     outputs: list[Output]
     verdict: Verdict
     evaluated: bool  # the customer was evaluated: its Redis hash is refreshed
+    changed: bool = True  # the state may differ from what it was (False: its bytes did not change)
 
 
 def apply_event(state: CustomerState | None, event: CustomerEvent, source: Source, clock: Clock, rules: Rules) -> Step:
@@ -61,7 +62,10 @@ def close_day(state: CustomerState, day: Day, clock: Clock, rules: Rules) -> Ste
     it), then roll off what no window or late event needs any more. Customers that did
     not exist yet are left alone."""
     if state.first_day > day:
-        return Step(state, [], Verdict.ACCEPTED, False)
+        return Step(state, [], Verdict.ACCEPTED, False, changed=False)
+    decided = state.decision_fields()
     outputs = decide_at_close(state, day, clock, rules)
-    state.prune(keep_from=day + 2 - rules.horizon, mutable_from=day - rules.allowed_lateness_days + 1)
-    return Step(state, outputs, Verdict.ACCEPTED, True)
+    pruned = state.prune(keep_from=day + 2 - rules.horizon, mutable_from=day - rules.allowed_lateness_days + 1)
+    # most customers' days are silent: their state, and so their changelog record, stays
+    changed = pruned or bool(outputs) or state.decision_fields() != decided
+    return Step(state, outputs, Verdict.ACCEPTED, True, changed)

@@ -169,7 +169,8 @@ class Scorer:
             merged[w.customer_id] = w
         await self.sink.write(list(merged.values()))
         for w in merged.values():
-            self._acked.redis_has(w.customer_id, [e.sequence for e in w.entries])
+            if w.entries:
+                self._acked.redis_has(w.customer_id, [e.sequence for e in w.entries])
         for token in due:
             self.acks.ack(token)
 
@@ -284,7 +285,10 @@ class Scorer:
                 if not step.evaluated:
                     continue
                 values = self._stamp(step.outputs)
-                self._store(q, cid, stored, stored.state, values)
+                # a silent day leaves most states as they were: the changelog has them already
+                # (an outbox is written again, less what was acknowledged, so it does not linger)
+                if step.changed or stored.outbox:
+                    self._store(q, cid, stored, stored.state, values)
                 self._publish(cid, values)
                 self._writes.append(self._customer_write(stored.state, clock, values))
                 if self.due():

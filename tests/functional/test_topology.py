@@ -19,6 +19,7 @@ from scoring.engine import Engine
 from scoring.outputs import Source
 from scoring.projection import customer_view
 from streams.frames import decode
+from streams.outbox import encode_stored
 from streams.routing import partition_of
 from streams.rules_file import load_rules
 from streams.sinks import CustomerWrite, MemoryTierSink
@@ -182,16 +183,26 @@ def test_the_topology_publishes_what_the_reference_engine_publishes() -> None:
     async def run() -> None:
         topo = Topology(RULES)
         reference = Bank()
-        bank = SyntheticBank(BankConfig(customers=60, days=6, duplicate_rate=0.02, invalid_rate=0.02, history_days=20))
+        bank = SyntheticBank(BankConfig(customers=60, days=12, duplicate_rate=0.02, invalid_rate=0.02, history_days=20))
         ts = T0
+        close_writes = []  # changelog records of each close
         for r in bank.records():
             ts += 1
             partition = zlib.crc32(r.key or b"") % 2 if r.topic is topics.BALANCES else 0
             reference.send(await topo.produce(r.topic, r.value, ts, partition=partition, key=r.key))
             if r.topic is topics.EOD:
+                await topo.score()
+                before = len(topo.changelog.records)
                 topo.watermarks(all_marks(topo, ts))
                 await topo.score()
+                close_writes.append(len(topo.changelog.records) - before)
         await topo.score()
+        # a close writes only the states it changed, and the changelog still holds every state
+        assert min(close_writes[1:]) < len(topo.states) / 2, close_writes
+        recovered = topo.changelog.recover()
+        assert {c: encode_stored(v) for c, v in recovered.items()} == {
+            c: encode_stored(v) for c, v in topo.states.items()
+        }
         for topic in topics.OUTPUTS:
             got = without_emitted_at(topo.outputs.values(topic))
             want = reference.values(topic)

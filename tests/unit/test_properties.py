@@ -171,3 +171,27 @@ def test_a_state_restored_from_bytes_continues_identically(records: list[Record]
     first.states = {c: CustomerState.from_bytes(s.to_bytes()) for c, s in first.states.items()}
     _, out_rest = run(records[cut:], first)
     assert out_first + out_rest == out_whole
+
+
+@settings(max_examples=60, deadline=None)
+@given(streams(), st.integers(20, 120))
+def test_a_close_that_reports_no_change_left_the_state_bytes_as_they_were(records: list[Record], silent: int) -> None:
+    """A worker writes a customer's changelog record at a close only if the close says the
+    state changed: a close that says it did not must leave the very same bytes. Checked over
+    the generated week and then ``silent`` days without events (roll-offs, watches, dormancy)."""
+    engine, _ = run(records)
+    last = engine.clock.closed if engine.clock.closed is not None else engine_first_day(engine)
+    unchanged = 0
+    for day in range(last + 1, last + silent + 1):
+        (engine.clock,) = engine.core.closes(engine.clock, day)
+        for state in engine.states.values():
+            before = state.to_bytes()
+            step = engine.core.close(state, engine.clock)
+            if not step.changed:
+                unchanged += 1
+                assert state.to_bytes() == before
+    assert unchanged > 0 or not engine.states  # silent days leave most states alone
+
+
+def engine_first_day(engine: Engine) -> int:
+    return min((s.first_day for s in engine.states.values()), default=0)
