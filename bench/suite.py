@@ -28,8 +28,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
+import orjson
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from bench import core
@@ -101,25 +103,39 @@ def pipeline(stack: Stack, records: list[Record], workers: int, days: int) -> tu
     return customer / run.seconds, run.cpu / customer * 1e6
 
 
-def day_close(stack: Stack, customers: int) -> tuple[float, int, int]:
-    """(seconds, changelog records, Redis commands) of closing one day of ``customers``."""
+@dataclass
+class CloseRun:
+    waited: float  # s, from the eod sent until every partition closed it (the gate's wait included)
+    applying: float  # s the worker spent applying the close (its /counters close_seconds)
+    cpu: float  # worker CPU seconds meanwhile
+    changelog: int  # records the close wrote
+    redis: int  # Redis commands it caused
+
+
+def day_close(stack: Stack, customers: int) -> CloseRun:
+    """Close the second business day of ``customers``: a day like any other, one close
+    behind every customer (the first close starts every watch and candidacy)."""
     env = stack.env("close")
     settings = Settings.from_env(env)
     kafka_admin.ensure_topics(settings)
-    bank = SyntheticBank(BankConfig(customers=customers, days=1))
-    first_day = [r for r in bank.records() if r.topic is not topics.EOD]
-    customer, _ = produce(settings, first_day)
+    records = list(SyntheticBank(BankConfig(customers=customers, days=2)).records())
+    last = max(i for i, r in enumerate(records) if r.topic is topics.EOD)
+    business_date = orjson.loads(records[last].value)["business_date"]
+    customer, eods = produce(settings, records[:last])
     worker = start_worker(env, stack.workdir / f"{env['TIERSTREAM_APP_ID']}.log")
     try:
-        work_off([worker], customer, 0, timeout=1800)
+        work_off([worker], customer + eods, settings.partitions, timeout=1800)
         time.sleep(1.0)  # let the last table writes and Redis calls land before counting
         log0, redis0 = changelog_records(settings), redis_commands(stack.redis_url)
+        applying0, cpu0 = worker.counters()["close_seconds"], worker.cpu()  # type: ignore[index]
         start = time.monotonic()
-        kafka_admin.send_eod(settings, "2026-10-01")
-        work_off([worker], 0, settings.partitions, timeout=1800)
-        seconds = time.monotonic() - start
+        kafka_admin.send_eod(settings, business_date)
+        work_off([worker], 0, 2 * settings.partitions, timeout=1800)
+        waited = time.monotonic() - start
+        applying, cpu = worker.counters()["close_seconds"] - applying0, worker.cpu() - cpu0  # type: ignore[index]
         time.sleep(1.0)
-        return seconds, changelog_records(settings) - log0, redis_commands(stack.redis_url) - redis0
+        log, commands = changelog_records(settings) - log0, redis_commands(stack.redis_url) - redis0
+        return CloseRun(waited, applying, cpu, log, commands)
     finally:
         worker.stop()
 
@@ -200,7 +216,9 @@ def main() -> None:
         one = runs(args.runs, "1 worker (events/s, CPU us/event)", lambda i: pipeline(stack, records, 1, args.days))
         two = runs(args.runs, "2 workers (events/s, CPU us/event)", lambda i: pipeline(stack, records, 2, args.days))
         close = runs(
-            args.runs, "close (s, changelog records, Redis commands)", lambda i: day_close(stack, args.close_customers)
+            args.runs,
+            "close (s from the eod, s applying, CPU s, changelog records, Redis commands)",
+            lambda i: astuple(day_close(stack, args.close_customers)),
         )
         lat = runs(
             args.runs,
@@ -215,7 +233,7 @@ def main() -> None:
         )
     finally:
         stack.stop()
-    close_s = med(close, 0)
+    applying = med(close, 1)
 
     def rate(results: list[tuple[float, ...]]) -> str:
         return f"{med(results, 0):,.0f} events/s ({med(results, 1):,.0f} µs CPU/event)"
@@ -225,9 +243,10 @@ def main() -> None:
         ("pipeline, 1 worker, backlog with closes", rate(one), "≥ 25,000 events/s"),
         ("pipeline, 2 workers, same backlog", rate(two), "CPU/event within 10 % of 1 worker's"),
         (
-            f"day close, {args.close_customers:,} customers",
-            f"{close_s:.1f} s = {args.close_customers / close_s:,.0f} customers/s; "
-            f"{med(close, 1):,.0f} changelog records, {med(close, 2):,.0f} Redis commands",
+            f"day close, {args.close_customers:,} customers (their second)",
+            f"applied in {applying:.1f} s = {args.close_customers / applying:,.0f} customers/s "
+            f"({med(close, 2):.1f} s CPU); {med(close, 0):.1f} s from the eod sent (the gate waits for idle "
+            f"inputs' watermarks); {med(close, 3):,.0f} changelog records, {med(close, 4):,.0f} Redis commands",
             "≥ 50,000 customers/s",
         ),
         (

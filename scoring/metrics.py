@@ -41,13 +41,14 @@ def _window_keys(n: int) -> tuple[str, str, str, str, str, str, str]:
 class MetricView:
     """A customer's metrics as of one day, computed lazily."""
 
-    __slots__ = ("_flows", "day", "rules", "state")
+    __slots__ = ("_flows", "_sums", "day", "rules", "state")
 
     def __init__(self, state: CustomerState, rules: Rules, day: Day) -> None:
         self.state = state
         self.rules = rules
         self.day = day
         self._flows: dict[int, list[int]] = {}
+        self._sums: dict[tuple[bool, int], int] = {}
 
     def aum(self) -> int:
         return self.state.balances.at(self.day, False)
@@ -57,7 +58,10 @@ class MetricView:
 
     def balance_sum(self, loan: bool, n: int) -> int:
         """Sum over the last n days of aum(d) (or loan(d)): n x the daily average."""
-        return self.state.balances.total(self.day - n + 1, self.day, loan)
+        total = self._sums.get((loan, n))
+        if total is None:
+            total = self._sums[loan, n] = self.state.balances.total(self.day - n + 1, self.day, loan)
+        return total
 
     def aum_avg(self, n: int) -> Fraction:
         return Fraction(self.balance_sum(False, n), n)

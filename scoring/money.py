@@ -30,10 +30,13 @@ def format_quotient(numerator: int, denominator: int) -> str:
 
 
 def format_cents(cents: int) -> str:
-    """``123450`` -> ``"1234.50"``; negative values keep their sign."""
-    sign = "-" if cents < 0 else ""
-    whole, frac = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{frac:02d}"
+    """``123450`` -> ``"1234.50"``; negative values keep their sign. (A snapshot formats
+    dozens of amounts, most of them zero: the hot spot of an evaluation's view.)"""
+    if cents == 0:
+        return "0.00"
+    if cents > 0:
+        return "%d.%02d" % divmod(cents, 100)
+    return "-%d.%02d" % divmod(-cents, 100)
 
 
 def format_amount(value: Number) -> str:

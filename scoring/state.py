@@ -94,9 +94,8 @@ class CustomerState:
         changed = False
         for acc in list(self.accounts):
             snaps = self.accounts[acc]
-            i = bisect_left(snaps, mutable_from, key=_first)
-            if i > 1:
-                del snaps[: i - 1]  # keep one base snapshot before the mutable days
+            if len(snaps) > 1 and snaps[1][0] < mutable_from:  # else nothing to forget
+                del snaps[: bisect_left(snaps, mutable_from, key=_first) - 1]  # one base is kept
                 changed = True
             if len(snaps) == 1 and snaps[0][0] < mutable_from and snaps[0][2] == 0:
                 del self.accounts[acc]  # a zero base alone says what "no snapshot" says

@@ -5,7 +5,8 @@ One consumer (in the application's group) reads the four input topics and the in
 ``routed`` topic in batches (``getmany``). Input records are routed (``streams.routing``)
 into per-partition batches of the routed topic; routed records go to the
 ``streams.scorer.Scorer``: the close gate, the core, the customer table, Kafka and Redis.
-After each batch the scorer checkpoints (changelog, Redis, acknowledgements); every
+After each batch the scorer starts a checkpoint (changelog, Redis, acknowledgements) that
+completes while the next batch is fetched and scored; every
 ``COMMIT_INTERVAL`` and before partitions are given up the producer is flushed and the
 offsets committed: input offsets up to what has been routed, routed offsets up to the first
 record not applied (``gate.committable``). A timer sends watermarks when a close may wait
@@ -224,8 +225,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                     self.offsets.read(q, m.offset)
                     await self.scorer.on_frame(q, decode(m.value), (q, m.offset), m.offset)
                 scored = True
-        if scored:
-            await self.scorer.checkpoint()
+        if scored:  # Redis applies this batch's writes while the next batch is fetched
+            await self.scorer.checkpoint_behind()
 
     def _ship_due(self) -> float:
         """Seconds until the records built so far may be shipped (0: now)."""

@@ -133,9 +133,11 @@ class Scorer:
         # per routed partition held or ever held since start; the runtime drops a given-up one
         self.progress: dict[int, Progress] = {}
         self._writes: list[CustomerWrite] = []  # Redis writes not flushed yet
+        self.close_seconds = 0.0  # time spent applying closes (with the checkpoints within them)
         self._due: list[Any] = []  # tokens to acknowledge once the writes before them are flushed
         # one checkpoint at a time: Redis must see a customer's writes in sequence order
         self._checkpointing = asyncio.Lock()
+        self._behind: asyncio.Task[None] | None = None  # the checkpoint in flight (checkpoint_behind)
 
     async def checkpoint(self) -> None:
         """Make what has been applied durable, then acknowledge its records: one changelog
@@ -149,8 +151,27 @@ class Scorer:
 
         It may also run beside the processing of a record (from a timer): a token is due only
         after everything its record did, so a checkpoint never acknowledges work it lacks."""
+        await self._settle()
         async with self._checkpointing:
             await self._checkpoint()
+
+    async def checkpoint_behind(self) -> None:
+        """Start a checkpoint and return once it has sent its writes: Redis applies them
+        (on another core) while the caller computes the next ones. At most one is in
+        flight; the next checkpoint waits for it first, and its error surfaces there."""
+        await self._settle()
+        self._behind = asyncio.create_task(self._checkpoint_locked())
+        await asyncio.sleep(0)  # let it build and send its pipeline before the caller computes on
+
+    async def _checkpoint_locked(self) -> None:
+        async with self._checkpointing:
+            await self._checkpoint()
+
+    async def _settle(self) -> None:
+        """Wait for the checkpoint in flight, if any (raising its error)."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            await behind
 
     async def _checkpoint(self) -> None:
         writes, due, dirty, moved = self._writes, self._due, self._dirty, self._dirty_progress
@@ -275,6 +296,13 @@ class Scorer:
             self._writes.append(self._customer_write(st, clock, values))
 
     async def _close(self, q: int, part: _Partition, business_date: int) -> None:
+        started = time.perf_counter()
+        try:
+            await self._close_days(q, part, business_date)
+        finally:
+            self.close_seconds += time.perf_counter() - started
+
+    async def _close_days(self, q: int, part: _Partition, business_date: int) -> None:
         for clock in self.core.closes(self._clock(q), business_date):
             assert clock.closed is not None
             for cid in sorted(part.members):
@@ -292,7 +320,7 @@ class Scorer:
                 self._publish(cid, values)
                 self._writes.append(self._customer_write(stored.state, clock, values))
                 if self.due():
-                    await self.checkpoint()
+                    await self.checkpoint_behind()
             # after its customers: a durable clock says the whole close is (one partition)
             self.clocks[q] = clock.closed
             self._dirty_progress.add(q)

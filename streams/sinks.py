@@ -52,9 +52,25 @@ class TierSink(Protocol):
     async def close(self) -> None: ...
 
 
-# KEYS[1] = the customer hash. ARGV: cid, sequence, as_of, prefix, maxlen, n_entries,
-# then 5 per entry (stream, sequence, event_id, json, channel or ''), then hash field/values.
-_APPLY = """
+# The customer hash's fields, in the order the script receives their values.
+HASH_FIELDS = (
+    "tier",
+    "segment",
+    "since",
+    "sequence",
+    "rules_version",
+    "metric",
+    "metric_value",
+    "as_of",
+    "metrics",
+    "updated_at",
+)
+
+# KEYS[1] = the customer hash. ARGV: cid, sequence, as_of, prefix, maxlen, n_entries, then 5
+# per entry (stream, sequence, event_id, json, channel or ''), then the values of HASH_FIELDS
+# (names are the script's: fewer arguments to pack per customer, and a close writes every one).
+_APPLY = (
+    """
 local h = KEYS[1]
 local cid, seq, asof, prefix, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local n = tonumber(ARGV[6])
@@ -70,20 +86,29 @@ for _ = 1, n do
   end
   i = i + 5
 end
-local fields, segment, tier = {}, nil, nil
-for j = i, #ARGV, 2 do
-  fields[#fields + 1] = ARGV[j]
-  fields[#fields + 1] = ARGV[j + 1]
-  if ARGV[j] == 'segment' then segment = ARGV[j + 1] end
-  if ARGV[j] == 'tier' then tier = ARGV[j + 1] end
+local names = {"""
+    + ", ".join(f"'{name}'" for name in HASH_FIELDS)
+    + """}
+local fields = {}
+for j, name in ipairs(names) do
+  fields[2 * j - 1] = name
+  fields[2 * j] = ARGV[i + j - 1]
 end
+local segment, tier = ARGV[i + """
+    + str(HASH_FIELDS.index("segment"))
+    + """], ARGV[i + """
+    + str(HASH_FIELDS.index("tier"))
+    + """]
 redis.call('HSET', h, unpack(fields))
-if stored[3] and stored[4] and (stored[3] ~= segment or stored[4] ~= tier) then
-  redis.call('SREM', prefix .. 'members:' .. stored[3] .. ':' .. stored[4], cid)
+if stored[3] ~= segment or stored[4] ~= tier then
+  if stored[3] and stored[4] then
+    redis.call('SREM', prefix .. 'members:' .. stored[3] .. ':' .. stored[4], cid)
+  end
+  redis.call('SADD', prefix .. 'members:' .. segment .. ':' .. tier, cid)
 end
-redis.call('SADD', prefix .. 'members:' .. segment .. ':' .. tier, cid)
 return 1
 """
+)
 
 
 class RedisTierSink:
@@ -117,8 +142,7 @@ class RedisTierSink:
             ]
             for e in w.entries:
                 args += [e.stream, e.sequence, e.event_id, e.json, e.channel or ""]
-            for k, v in w.fields.items():
-                args += [k, v]
+            args += [w.fields[name] for name in HASH_FIELDS]
             await self._script(keys=[self.hash_key(w.customer_id)], args=args, client=pipe)
         await pipe.execute()
 

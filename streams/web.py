@@ -43,4 +43,5 @@ async def counters(runtime: Runtime) -> web.Response:
     body["routed_partitions"] = runtime.routed_partitions()
     body["pending_closes"] = sum(len(p.gate.waiting) for p in scorer.partitions.values())
     body["closes_waiting"] = scorer.closes_waiting()
+    body["close_seconds"] = round(scorer.close_seconds, 3)
     return web.json_response(body)

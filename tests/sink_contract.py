@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-from streams.sinks import CustomerWrite, Entry
+from streams.sinks import HASH_FIELDS, CustomerWrite, Entry
 
 
 class Probe(Protocol):
@@ -22,7 +22,8 @@ class Probe(Protocol):
 
 
 def write(seq: int, as_of: str, tier: str, entries: list[Entry] | None = None) -> CustomerWrite:
-    fields = {"tier": tier, "segment": "retail", "sequence": str(seq), "as_of": as_of, "updated_at": "t"}
+    fields = {name: f"{name}-{seq}" for name in HASH_FIELDS}  # every field, as a view has
+    fields |= {"tier": tier, "segment": "retail", "sequence": str(seq), "as_of": as_of, "updated_at": "t"}
     return CustomerWrite("c1", seq, as_of, fields, entries or [])
 
 
