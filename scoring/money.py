@@ -35,8 +35,10 @@ def format_cents(cents: int) -> str:
     if cents == 0:
         return "0.00"
     if cents > 0:
-        return "%d.%02d" % divmod(cents, 100)
-    return "-%d.%02d" % divmod(-cents, 100)
+        whole, frac = divmod(cents, 100)
+        return f"{whole}.{frac:02d}"
+    whole, frac = divmod(-cents, 100)
+    return f"-{whole}.{frac:02d}"
 
 
 def format_amount(value: Number) -> str:
