@@ -61,18 +61,26 @@ PEER_TIMEOUT = 600.0
 
 
 class Stack:
-    """Tansu and Valkey for the whole suite; every measurement uses its own topics and keys."""
+    """A Tansu broker and a Valkey server, new for every measurement (``env``): Tansu keeps
+    every topic in memory, and one broker for the whole suite at 100,000 customers grew
+    past 10 GB and was killed by the kernel."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.broker = devstack.start_tansu(workdir)
-        self.redis = devstack.start_valkey(workdir)
+        self._n = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.broker = devstack.start_tansu(self.workdir)
+        self.redis = devstack.start_valkey(self.workdir)
         self.broker_url = f"kafka://127.0.0.1:{self.broker.port}"
         self.bootstrap = f"127.0.0.1:{self.broker.port}"
         self.redis_url = f"redis://127.0.0.1:{self.redis.port}/0"
-        self._n = 0
 
     def env(self, name: str) -> dict[str, str]:
+        """A measurement's settings, on a broker and a Redis of its own."""
+        self.stop()
+        self._start()
         self._n += 1
         return environment(self.broker_url, self.redis_url, f"b{self._n}{name}", self.workdir)
 
@@ -161,6 +169,7 @@ def steady_latency(stack: Stack, per_second: float, seconds: float) -> tuple[flo
 def peer(stack: Stack, script: str, transactions: list[Record], run: int) -> tuple[float, float]:
     """(events/s, CPU µs per event) of a peer over the transactions."""
     name = f"peer{run}{script.split('_')[0]}-{int(time.time()) % 100000}"
+    settings = Settings.from_env(stack.env("peer"))
     admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap)
     # Tansu reports only the configs a topic was created with; Quix reads these two
     retention = {"retention.ms": "604800000", "retention.bytes": "-1"}
@@ -168,7 +177,6 @@ def peer(stack: Stack, script: str, transactions: list[Record], run: int) -> tup
         [NewTopic(f"{name}-in", 8, 1, topic_configs=retention), NewTopic(f"{name}-out", 8, 1, topic_configs=retention)]
     )
     admin.close()
-    settings = Settings.from_env(stack.env("peer"))
     producer = kafka_admin.producer(settings)
     for r in transactions:
         producer.send(f"{name}-in", key=r.key, value=r.value)
