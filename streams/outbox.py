@@ -60,7 +60,8 @@ class Acknowledgements:
         self._kafka.setdefault(customer_id, set()).add(sequence)
 
     def redis_has(self, customer_id: str, sequences: list[int]) -> None:
-        self._redis.setdefault(customer_id, set()).update(sequences)
+        if sequences:  # most Redis writes carry no output: no empty set per customer
+            self._redis.setdefault(customer_id, set()).update(sequences)
 
     def next_value(self, customer_id: str, old: Stored | None, state: CustomerState, values: list[Encoded]) -> Stored:
         """The table value to write: the state, with every output it counts as sent that

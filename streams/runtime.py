@@ -160,6 +160,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             now,
         )
         self.assigned: set[TopicPartition] = set()
+        self.eod_partitions: list[TopicPartition] = []  # of the assignment: read ahead of the records
         self._revoked: set[int] = set()  # routed partitions given up in the rebalance under way
         self._owned: set[int] = set()  # routed partitions whose states are in memory
         # one thing at a time touches the states: a batch, a rebalance, a commit
@@ -167,9 +168,9 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self._committed_at = 0.0
         self._shipped_at = 0.0
         self.ship_interval = ship_interval(settings)
-        self._unrouted: list[Any] = []
+        self._unrouted: list[Any] = []  # customer records fetched before this worker's eods were read
         self._unrouted_since: float | None = None  # when records started waiting for eods
-        self._unrouted_warned = 0.0  # customer records fetched before this worker's eods were read
+        self._unrouted_warned = 0.0  # when that was last logged
         self.stopping = asyncio.Event()
 
     # --- the loop ----------------------------------------------------------------------
@@ -183,7 +184,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             while not self.stopping.is_set():
                 if watermarks.done():
                     watermarks.result()  # the timer died: stop with its error
-                eods = [tp for tp in self.assigned if tp.topic == self.eod_topic]
+                eods = self.eod_partitions
                 batches = await self.consumer.getmany(*eods, timeout_ms=0) if eods else {}
                 wait = POLL_MS if not self.sender.pending() else max(1, int(self._ship_due() * 1000))
                 for tp, messages in (await self.consumer.getmany(timeout_ms=wait, max_records=MAX_RECORDS)).items():
@@ -250,7 +251,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         end offsets are asked for after the records were fetched: an eod written before them
         is counted. The group gives each worker some eod partitions (same partition count as
         the inputs)."""
-        eods = [tp for tp in self.assigned if tp.topic == self.eod_topic]
+        eods = self.eod_partitions
         if not eods:
             return True
         try:
@@ -328,11 +329,13 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                 elif tp.topic in self.inputs:
                     self.router.next_offset.pop(source_of(tp.topic, tp.partition), None)
             self.assigned = set()
+            self.eod_partitions = []
             self._unrouted = []  # not routed, not committed: read again from the committed offset
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         async with self._busy:
             self.assigned = set(assigned)
+            self.eod_partitions = sorted(tp for tp in self.assigned if tp.topic == self.eod_topic)
             for tp in self.assigned:
                 if tp.topic in self.inputs:  # where routing starts: committed, or the reset offset
                     self.router.next_offset[source_of(tp.topic, tp.partition)] = await self.consumer.position(tp)

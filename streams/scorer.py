@@ -190,8 +190,7 @@ class Scorer:
             merged[w.customer_id] = w
         await self.sink.write(list(merged.values()))
         for w in merged.values():
-            if w.entries:
-                self._acked.redis_has(w.customer_id, [e.sequence for e in w.entries])
+            self._acked.redis_has(w.customer_id, [e.sequence for e in w.entries])
         for token in due:
             self.acks.ack(token)
 

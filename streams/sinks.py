@@ -69,8 +69,7 @@ HASH_FIELDS = (
 # KEYS[1] = the customer hash. ARGV: cid, sequence, as_of, prefix, maxlen, n_entries, then 5
 # per entry (stream, sequence, event_id, json, channel or ''), then the values of HASH_FIELDS
 # (names are the script's: fewer arguments to pack per customer, and a close writes every one).
-_APPLY = (
-    """
+_APPLY = f"""
 local h = KEYS[1]
 local cid, seq, asof, prefix, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local n = tonumber(ARGV[6])
@@ -86,19 +85,13 @@ for _ = 1, n do
   end
   i = i + 5
 end
-local names = {"""
-    + ", ".join(f"'{name}'" for name in HASH_FIELDS)
-    + """}
-local fields = {}
+local names = {{{", ".join(f"'{name}'" for name in HASH_FIELDS)}}}
+local fields = {{}}
 for j, name in ipairs(names) do
   fields[2 * j - 1] = name
   fields[2 * j] = ARGV[i + j - 1]
 end
-local segment, tier = ARGV[i + """
-    + str(HASH_FIELDS.index("segment"))
-    + """], ARGV[i + """
-    + str(HASH_FIELDS.index("tier"))
-    + """]
+local segment, tier = ARGV[i + {HASH_FIELDS.index("segment")}], ARGV[i + {HASH_FIELDS.index("tier")}]
 redis.call('HSET', h, unpack(fields))
 if stored[3] ~= segment or stored[4] ~= tier then
   if stored[3] and stored[4] then
@@ -108,7 +101,6 @@ if stored[3] ~= segment or stored[4] ~= tier then
 end
 return 1
 """
-)
 
 
 class RedisTierSink:
