@@ -8,6 +8,12 @@ Balances are kept twice, each in the form its question needs:
   to the longest window, for window sums.
 Flows are summed per day (``series.Flows``). Everything older than the longest window and the lateness
 allowance is rolled off at day closes (``prune``).
+
+Encoding (``to_bytes``): version 2 is one byte ``0x02`` then MessagePack of the field list
+below (binary ints and strings: a third smaller than version 1, the same list as JSON text,
+which starts with ``[``). ``from_bytes`` reads both: a version's list is upcast to the
+current one before the state is built, so states written by an older worker (in a changelog
+or a local store) are read by a newer one.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 import orjson
 
 from scoring.days import Day
 from scoring.series import Balances, Flows
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+_V2 = b"\x02"  # version 1 is JSON text: its first byte is always "["
 _US_PER_DAY = 86_400_000_000
 _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 
@@ -121,7 +129,7 @@ class CustomerState:
     # --- serialisation --------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
+        return _V2 + msgpack.packb(
             [
                 STATE_VERSION,
                 self.customer_id,
@@ -146,7 +154,7 @@ class CustomerState:
                 },
                 self.balances.to_list(),
                 self.flows.to_list(),
-                # the sums outgrow 64 bits (JSON numbers are safe only that far): strings
+                # the sums outgrow 64 bits (as far as MessagePack and JSON numbers go): strings
                 [self.txn_n, str(self.txn_sum), str(self.txn_sumsq)],
                 _group_ids(self.seen),
             ]
@@ -154,9 +162,7 @@ class CustomerState:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CustomerState:
-        v: list[Any] = orjson.loads(data)
-        if v[0] != STATE_VERSION:
-            raise ValueError(f"customer state version {v[0]} is not {STATE_VERSION}")
+        v = _upcast(data)
         n, s, q = v[19]
         return cls(
             customer_id=v[1],
@@ -185,6 +191,21 @@ class CustomerState:
             txn_sumsq=int(q),
             seen={e: row[0] for row in v[20] for e in row[1:]},
         )
+
+
+def _upcast(data: bytes) -> list[Any]:
+    """The field list of an encoded state, in the current version's layout."""
+    v: list[Any]
+    if data[:1] == _V2:
+        v = msgpack.unpackb(memoryview(data)[1:])
+    elif data[:1] == b"[":
+        v = orjson.loads(data)
+        if v[0] != 1:
+            raise ValueError(f"customer state in JSON with version {v[0]}: only version 1 was JSON")
+        # version 1 had version 2's fields in version 2's order: nothing to convert
+    else:
+        raise ValueError(f"not an encoded customer state (first byte {data[:1]!r})")
+    return v
 
 
 def _group_ids(seen: dict[str, Day]) -> list[list[Any]]:

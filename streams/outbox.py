@@ -4,10 +4,16 @@ A table value holds the state and the outputs it counts as sent that Kafka has n
 acknowledged yet. Both travel in one changelog record (a transactional outbox): a crash
 can lose both, and the event is replayed, or keep both, and the outbox is sent again when
 the partition is recovered; never the state without its outputs.
+
+Encoding, version 2: ``0x02``, the state's length (4 bytes, big-endian), the state's bytes
+(``CustomerState.to_bytes``), then per outbox entry a newline, its sequence and its JSON (JSON
+text holds no raw newline). Version 1 (read, no longer written) was the state's JSON, then
+the same outbox lines: its first byte is ``[``.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,20 +36,34 @@ class Stored:
         return [(orjson.loads(v), v) for _, v in self.outbox]
 
 
+_V2 = b"\x02"
+_HEAD = struct.Struct(">cI")  # version, length of the state's bytes
+
+
 def encode_stored(stored: Stored) -> bytes:
-    """A changelog value: the state's compact bytes, then one line per outbox entry."""
-    lines = [stored.state.to_bytes()]
-    lines += [b"%d %s" % (seq, value) for seq, value in stored.outbox]
-    return b"\n".join(lines)
+    """A table value (changelog record, local store entry): the state, then its outbox."""
+    state = stored.state.to_bytes()
+    return b"".join([_HEAD.pack(_V2, len(state)), state, *(b"\n%d %s" % entry for entry in stored.outbox)])
 
 
 def decode_stored(data: bytes) -> Stored:
-    head, *rest = data.split(b"\n")
+    if data[:1] == _V2:
+        _, n = _HEAD.unpack_from(data)
+        head, lines = data[_HEAD.size : _HEAD.size + n], data[_HEAD.size + n :].split(b"\n")[1:]
+    else:  # version 1
+        head, *lines = data.split(b"\n")
     outbox = []
-    for line in rest:
+    for line in lines:
         seq, _, value = line.partition(b" ")
         outbox.append((int(seq), value))
     return Stored(CustomerState.from_bytes(head), outbox)
+
+
+def has_outbox(data: bytes) -> bool:
+    """Whether an encoded table value holds outputs to send again, without decoding it."""
+    if data[:1] == _V2:
+        return len(data) > _HEAD.size + _HEAD.unpack_from(data)[1]
+    return b"\n" in data
 
 
 class Acknowledgements:

@@ -12,6 +12,8 @@ from streams.frames import Frame, Routed, Watermarks, decode, encode
 from streams.routing import partition_of
 from streams.settings import Settings, SettingsError
 
+DATA = Path(__file__).parent / "data"
+
 
 def test_settings_defaults_follow_the_spec(tmp_path: Path) -> None:
     s = Settings.from_env(
@@ -71,13 +73,27 @@ def test_routing_matches_kafkas_default_partitioner() -> None:
 
 def test_a_table_value_keeps_its_outbox_through_the_changelog() -> None:
     from scoring.state import CustomerState
-    from streams.outbox import Stored, decode_stored, encode_stored
+    from streams.outbox import Stored, decode_stored, encode_stored, has_outbox
 
     state = CustomerState("c1", "retail", 739000, 739001, tier="gold", sequence=7)
     value = Stored(state, [(6, b'{"event_id":"c1:6","sequence":6}'), (7, b'{"event_id":"c1:7","sequence":7}')])
     back = decode_stored(encode_stored(value))
     assert back.state == state and back.outbox == value.outbox
+    assert has_outbox(encode_stored(value))
     assert decode_stored(encode_stored(Stored(state))).outbox == []
+    assert not has_outbox(encode_stored(Stored(state)))
+
+
+def test_a_table_value_written_in_version_1_is_read_with_its_outbox() -> None:
+    from scoring.state import CustomerState
+    from streams.outbox import decode_stored, has_outbox
+
+    v1_state = (DATA / "state_v1.json").read_bytes()
+    written = v1_state + b'\n6 {"event_id":"c1:6","sequence":6}'  # the version 1 layout
+    back = decode_stored(written)
+    assert back.state == CustomerState.from_bytes(v1_state)
+    assert back.outbox == [(6, b'{"event_id":"c1:6","sequence":6}')]
+    assert has_outbox(written) and not has_outbox(v1_state)
 
 
 def test_the_worker_ships_fewer_batches_and_joins_faster_on_the_development_broker() -> None:
