@@ -129,7 +129,7 @@ class CustomerState:
     # --- serialisation --------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        return _V2 + msgpack.packb(
+        packed: bytes = msgpack.packb(
             [
                 STATE_VERSION,
                 self.customer_id,
@@ -159,6 +159,7 @@ class CustomerState:
                 _group_ids(self.seen),
             ]
         )
+        return _V2 + packed
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CustomerState:

@@ -62,7 +62,8 @@ def decode_stored(data: bytes) -> Stored:
 def has_outbox(data: bytes) -> bool:
     """Whether an encoded table value holds outputs to send again, without decoding it."""
     if data[:1] == _V2:
-        return len(data) > _HEAD.size + _HEAD.unpack_from(data)[1]
+        n: int = _HEAD.unpack_from(data)[1]
+        return len(data) > _HEAD.size + n
     return b"\n" in data
 
 
