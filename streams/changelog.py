@@ -17,79 +17,114 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.outbox import Stored, decode_stored, encode_stored
+from streams.local_store import LocalStore
+from streams.outbox import Stored, encode_stored
 from streams.scorer import Progress
 from streams.sender import Sender
+from streams.table import CLOCK_KEY, CustomerTable
 
 log = logging.getLogger("tierstream")
 
-CLOCK_KEY = b""  # customer ids have one character at least (the input schemas)
 TAIL_POLL_MS = 300  # on Tansu: read past the reported end until a poll this long is empty
+PROGRESS_LOG_SECONDS = 5.0  # a long recovery says how far it is this often
 
 
 class KafkaChangelog:
-    """The scorer's changelog port."""
+    """The scorer's changelog port; every record also goes to the local store, if any."""
 
-    def __init__(self, sender: Sender, topic: str) -> None:
+    def __init__(self, sender: Sender, topic: str, local: LocalStore | None) -> None:
         self.sender = sender
         self.topic = topic
+        self.local = local
 
     def state(self, partition: int, customer_id: str, value: Stored) -> None:
-        self.sender.append(self.topic, partition, customer_id.encode(), encode_stored(value))
+        self._append(partition, customer_id.encode(), encode_stored(value))
 
     def progress(self, partition: int, day: int | None, progress: Progress) -> None:
-        pending = ",".join(str(o) for o in sorted(progress.pending)).encode()
-        value = b"%d %d %s" % (-1 if day is None else day, progress.through, pending)
-        self.sender.append(self.topic, partition, CLOCK_KEY, value)
+        self._append(partition, CLOCK_KEY, encode_progress(day, progress))
+
+    def _append(self, partition: int, key: bytes, value: bytes) -> None:
+        self.sender.append(self.topic, partition, key, value)
+        if self.local is not None:
+            self.local.stage(partition, key, value)
+
+
+def encode_progress(day: int | None, progress: Progress) -> bytes:
+    pending = ",".join(str(o) for o in sorted(progress.pending)).encode()
+    return b"%d %d %s" % (-1 if day is None else day, progress.through, pending)
+
+
+def decode_progress(value: bytes) -> tuple[int | None, Progress]:
+    day, through, pending = value.split(b" ")
+    return (int(day) if int(day) >= 0 else None), Progress(int(through), {int(o) for o in pending.split(b",") if o})
 
 
 async def recover(
-    options: dict[str, Any], topic: str, partitions: Iterable[int], short_end_offsets: bool
-) -> tuple[dict[str, Stored], dict[int, int], dict[int, Progress]]:
-    """Read changelog ``partitions`` from their start to their end: the states and clocks
-    they hold. ``short_end_offsets``: the broker may report an end offset short of the
-    last records (Tansu, README "Development profile"), so read on until nothing comes."""
+    options: dict[str, Any], topic: str, partitions: Iterable[int], table: CustomerTable, short_end_offsets: bool
+) -> tuple[dict[int, int], dict[int, Progress]]:
+    """Read changelog ``partitions`` into ``table``, from where it says its copy ends (the
+    beginning for a memory table or a new local store) to their end; returns the clocks and
+    progress they hold. ``short_end_offsets``: the broker may report an end offset short of
+    the last records (Tansu, README "Development profile"), so read on until nothing comes."""
     tps = [TopicPartition(topic, q) for q in partitions]
     if not tps:
-        return {}, {}, {}
-    started = time.monotonic()
-    latest: dict[tuple[int, bytes], bytes] = {}  # decode only the value that wins
+        return {}, {}
+    started = logged = time.monotonic()
     consumer = AIOKafkaConsumer(**options)
     await consumer.start()
+    records = 0
     try:
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        firsts = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
-        waiting = {tp for tp in tps if ends[tp] > 0}
-        records = 0
+        waiting = set()
+        for tp in tps:
+            start = table.recovery_start(tp.partition)
+            if start is not None and not firsts[tp] <= start <= ends[tp]:
+                log.warning(
+                    "event=local_store_behind_changelog partition=%d mark=%d first=%d end=%d",
+                    tp.partition,
+                    start,
+                    firsts[tp],
+                    ends[tp],
+                )
+                table.recovery_reset(tp.partition)
+                start = None
+            if start is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, start)
+            if ends[tp] > (start or 0):
+                waiting.add(tp)
         while waiting or short_end_offsets:
             batches = await consumer.getmany(*tps, timeout_ms=TAIL_POLL_MS)
             for tp, messages in batches.items():
                 records += len(messages)
-                for m in messages:
-                    latest[(tp.partition, m.key)] = m.value
+                table.recovered(tp.partition, [(m.key, m.value) for m in messages], messages[-1].offset + 1)
                 if messages[-1].offset + 1 >= ends[tp]:
                     waiting.discard(tp)
             if not waiting and not batches:
                 break
+            if time.monotonic() - logged > PROGRESS_LOG_SECONDS:
+                logged = time.monotonic()
+                log.info("event=recovering records=%d seconds=%.0f", records, logged - started)
     finally:
         await consumer.stop()
-    states: dict[str, Stored] = {}
     clocks: dict[int, int] = {}
     progress: dict[int, Progress] = {}
-    for (q, key), value in latest.items():
-        if key == CLOCK_KEY:
-            day, through, pending = value.split(b" ")
-            if int(day) >= 0:
-                clocks[q] = int(day)
-            progress[q] = Progress(int(through), {int(o) for o in pending.split(b",") if o})
-        else:
-            states[key.decode()] = decode_stored(value)
+    customers = 0
+    for tp in tps:
+        n, clock = table.recovery_done(tp.partition)
+        customers += n
+        if clock is not None:
+            day, progress[tp.partition] = decode_progress(clock)
+            if day is not None:
+                clocks[tp.partition] = day
     log.info(
         "event=recovered partitions=%s records=%d customers=%d seconds=%.2f",
         ",".join(str(tp.partition) for tp in tps),
         records,
-        len(states),
+        customers,
         time.monotonic() - started,
     )
-    return states, clocks, progress
+    return clocks, progress

@@ -12,8 +12,10 @@ offsets committed: input offsets up to what has been routed, routed offsets up t
 record not applied (``gate.committable``). A timer sends watermarks when a close may wait
 for them (``streams.gate.FramePolicy``).
 
-A routed partition's customer states live in memory; its changelog partition is read when
-the partition is assigned, unless this worker held it until the rebalance that gave it back.
+A routed partition's customer states live in the customer table (``streams.table``: in
+memory, or in a local RocksDB store with a cache); its changelog partition is read when the
+partition is assigned — from the beginning into memory, from the local store's mark into
+the store — unless this worker held it until the rebalance that gave it back.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from streams.kafka_config import (
     routed_topic,
     ship_interval,
 )
-from streams.outbox import Stored
+from streams.local_store import LocalStore
 from streams.routing import (
     NoCustomer,
     Router,
@@ -57,6 +59,7 @@ from streams.scorer import Scorer
 from streams.sender import OnSent, Sender
 from streams.settings import Settings
 from streams.sinks import TierSink
+from streams.table import CustomerTable, MemoryTable, StoreTable
 
 log = logging.getLogger("tierstream")
 
@@ -139,7 +142,11 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self.producer = AIOKafkaProducer(**producer_options(settings))
         self.sender = Sender(self.producer)
         self.sink = sink
-        self.states: dict[str, Stored] = {}
+        self.local: LocalStore | None = None
+        self.table: CustomerTable = MemoryTable(self.n)
+        if settings.state_store == "rocksdb":
+            self.local = LocalStore(settings.local_store_path, f"{self.changelog} partitions={self.n}")
+            self.table = StoreTable(self.n, self.local, settings.state_cache)
         self.clocks: dict[int, int] = {}
         self.router = Router(self.inputs)
         self.frames = FramePolicy(WATERMARK_INTERVAL, WATERMARK_HEARTBEAT)
@@ -147,8 +154,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         outputs = {t.name: t.full_name(prefix) for t in topics.OUTPUTS}
         self.scorer = Scorer(
             rules,
-            self.states,
-            changelog.KafkaChangelog(self.sender, self.changelog),
+            self.table,
+            changelog.KafkaChangelog(self.sender, self.changelog, self.local),
             self.clocks,
             _Outputs(self.sender, outputs, partition_counts),
             self.offsets,
@@ -202,6 +209,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             watermarks.cancel()
             await self.consumer.stop()
             await self.producer.stop()
+            if self.local is not None:
+                self.local.close()
 
     async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Route first and ship what was routed (cheap, and the next hop waits for it), then
@@ -303,7 +312,11 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         for source, end in self.router.next_offset.items():
             topic, _, p = source.rpartition(":")
             offsets[TopicPartition(topic, int(p))] = end
+        if self.local is not None:
+            self.local.flush_begins()
         await self.sender.flush()
+        if self.local is not None:  # the changelog has what was staged: the local store may too
+            self.local.flushed(self.sender.acknowledged(self.changelog))
         owned = {tp: OffsetAndMetadata(end, "") for tp, end in offsets.items() if tp in self.assigned}
         self._committed_at = time.monotonic()
         if not owned:
@@ -344,21 +357,20 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             kept = routed & self._owned & self._revoked
             for q in self._owned - kept:
                 self._drop(q)
-            states, clocks, progress = await changelog.recover(
+            clocks, progress = await changelog.recover(
                 recovery_options(self.settings),
                 self.changelog,
                 sorted(routed - kept),
+                self.table,
                 short_end_offsets=self.settings.broker_flavor == "tansu",
             )
-            self.states.update(states)
             self.clocks.update(clocks)
             self.scorer.progress.update(progress)
             self._owned, self._revoked = routed, set()
             self.frames.rebalanced()
 
     def _drop(self, q: int) -> None:
-        for cid in [c for c in self.states if partition_of(c, self.n) == q]:
-            del self.states[cid]
+        self.table.drop(q)
         self.clocks.pop(q, None)
         self.scorer.progress.pop(q, None)
 

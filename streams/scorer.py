@@ -34,8 +34,8 @@ from scoring.step import Step, Verdict
 from streams.frames import Frame, Routed, Watermarks
 from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep
 from streams.outbox import Acknowledgements, Encoded, Stored
-from streams.routing import partition_of
 from streams.sinks import CustomerWrite, Entry, TierSink
+from streams.table import CustomerTable
 
 log = logging.getLogger("tierstream")
 
@@ -90,7 +90,6 @@ class Progress:
 class _Partition:
     """What the scorer keeps in memory for one routed partition."""
 
-    members: set[str]
     gate: CloseGate[Pending]
     warned_at: float = 0.0  # when a close that waits too long was last reported
 
@@ -101,7 +100,7 @@ class Scorer:
     def __init__(
         self,
         rules: Rules,
-        states: MutableMapping[str, Stored],
+        table: CustomerTable,
         changelog: Changelog,
         clocks: MutableMapping[int, int],
         outputs: Outputs,
@@ -115,7 +114,7 @@ class Scorer:
     ) -> None:
         self.core = Processor(rules)
         self.rules = rules
-        self.states = states  # read and written in memory; the changelog gets it at checkpoints
+        self.table = table  # the changelog gets its changed values at checkpoints
         self.changelog = changelog
         self.clocks = clocks
         self.outputs = outputs
@@ -128,7 +127,6 @@ class Scorer:
         self.now = now
         self.partitions: dict[int, _Partition] = {}
         self._acked = Acknowledgements()
-        self._dirty: dict[str, int] = {}  # customers whose value the changelog has not got, -> partition
         self._dirty_progress: set[int] = set()  # partitions whose clock or progress moved
         # per routed partition held or ever held since start; the runtime drops a given-up one
         self.progress: dict[int, Progress] = {}
@@ -174,12 +172,12 @@ class Scorer:
             await behind
 
     async def _checkpoint(self) -> None:
-        writes, due, dirty, moved = self._writes, self._due, self._dirty, self._dirty_progress
-        if not writes and not due and not dirty and not moved:
+        writes, due, moved = self._writes, self._due, self._dirty_progress
+        if not writes and not due and not self.table.changed() and not moved:
             return
-        self._writes, self._due, self._dirty, self._dirty_progress = [], [], {}, set()
-        for cid, q in dirty.items():
-            self.changelog.state(q, cid, self.states[cid])
+        self._writes, self._due, self._dirty_progress = [], [], set()
+        for q, cid, value in self.table.take_changed():
+            self.changelog.state(q, cid, value)
         for q in moved:
             self.changelog.progress(q, self.clocks.get(q), self.progress[q])
         merged: dict[str, CustomerWrite] = {}
@@ -196,7 +194,7 @@ class Scorer:
 
     def due(self) -> bool:
         """Enough is pending that a checkpoint should not wait for the input to pause."""
-        return len(self._writes) >= CHECKPOINT_WRITES or len(self._dirty) >= CHECKPOINT_WRITES
+        return len(self._writes) >= CHECKPOINT_WRITES or self.table.changed() >= CHECKPOINT_WRITES
 
     async def on_frame(self, q: int, frame: Frame, token: Any, offset: int) -> None:
         """The record at ``offset`` of routed partition ``q``, then whatever the gate lets go
@@ -225,7 +223,7 @@ class Scorer:
         # Tokens are acked only after what they triggered (a crash replays the rest).
         for action in actions:
             if isinstance(action, Close):
-                await self._close(q, part, action.day)
+                await self._close(q, action.day)
             elif isinstance(action, Apply):
                 assert action.token.record is not None  # the gate applies records only
                 self._record(q, action.token.record)
@@ -240,9 +238,8 @@ class Scorer:
         """The partition's bookkeeping, built on its first record since it was assigned."""
         part = self.partitions.get(q)
         if part is None:
-            members = {k for k in self.states if partition_of(k, self.n_partitions) == q}
-            part = self.partitions[q] = _Partition(members, CloseGate(self.sources))
-            self._resend_outboxes(q, members)
+            part = self.partitions[q] = _Partition(CloseGate(self.sources))
+            self._resend_outboxes(q)
         return part
 
     def revoked(self, q: int) -> None:
@@ -254,7 +251,7 @@ class Scorer:
     # --- applying --------------------------------------------------------------------
 
     def _lookup(self, customer_id: str) -> CustomerState | None:
-        stored = self.states.get(customer_id)
+        stored = self.table.get(customer_id)
         return None if stored is None else stored.state
 
     def _clock(self, q: int) -> Clock:
@@ -286,28 +283,24 @@ class Scorer:
         st = result.state
         if result.verdict is Verdict.ACCEPTED:
             assert st is not None
-            old = self.states.get(st.customer_id)
-            if old is None:
-                self.partitions[q].members.add(st.customer_id)
-            self._store(q, st.customer_id, old, st, values)
+            self._store(q, st.customer_id, self.table.get(st.customer_id), st, values)
         self._publish(None if st is None else st.customer_id, values)
         if result.evaluated and st is not None:
             self._writes.append(self._customer_write(st, clock, values))
 
-    async def _close(self, q: int, part: _Partition, business_date: int) -> None:
+    async def _close(self, q: int, business_date: int) -> None:
         started = time.perf_counter()
         try:
-            await self._close_days(q, part, business_date)
+            await self._close_days(q, business_date)
         finally:
             self.close_seconds += time.perf_counter() - started
 
-    async def _close_days(self, q: int, part: _Partition, business_date: int) -> None:
+    async def _close_days(self, q: int, business_date: int) -> None:
         for clock in self.core.closes(self._clock(q), business_date):
             assert clock.closed is not None
-            for cid in sorted(part.members):
-                stored = self.states.get(cid)
-                if stored is None:
-                    continue
+            customers = 0
+            for cid, stored in self.table.scan(q):
+                customers += 1
                 step = self.core.close(stored.state, clock)
                 if not step.evaluated:
                     continue
@@ -323,19 +316,14 @@ class Scorer:
             # after its customers: a durable clock says the whole close is (one partition)
             self.clocks[q] = clock.closed
             self._dirty_progress.add(q)
-            log.info(
-                "event=day_closed partition=%d day=%s customers=%d", q, format_day(clock.closed), len(part.members)
-            )
+            log.info("event=day_closed partition=%d day=%s customers=%d", q, format_day(clock.closed), customers)
 
-    def _resend_outboxes(self, q: int, members: set[str]) -> None:
+    def _resend_outboxes(self, q: int) -> None:
         """Outputs a recovered state counts as sent but Kafka never acknowledged: send them
         again (same event_id; Redis applies nothing twice)."""
         clock = self._clock(q)
         resent = 0
-        for cid in sorted(members):
-            stored = self.states.get(cid)
-            if stored is None or not stored.outbox:
-                continue
+        for cid, stored in self.table.scan(q, only_outboxes=True):
             values = stored.pending()
             self._publish(cid, values)
             self._writes.append(self._customer_write(stored.state, clock, values, fresh=False))
@@ -346,8 +334,7 @@ class Scorer:
     # --- outputs ---------------------------------------------------------------------
 
     def _store(self, q: int, cid: str, old: Stored | None, state: CustomerState, values: list[Encoded]) -> None:
-        self.states[cid] = self._acked.next_value(cid, old, state, values)
-        self._dirty[cid] = q
+        self.table.put(q, cid, self._acked.next_value(cid, old, state, values))
 
     def _stamp(self, outputs: list[Output]) -> list[Encoded]:
         stamp = rfc3339(self.now())

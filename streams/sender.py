@@ -6,6 +6,8 @@ to the producer, ``flush`` waits until the broker has acknowledged everything sh
 record's optional ``on_sent`` callback runs once the broker has it. A batch the producer
 gives up on (after its own retries) is fatal: the worker stops without committing, and a
 restart replays from the last commit (outputs it counted as sent are in their outboxes).
+Per partition, the offset after the last record the broker acknowledged is kept
+(``acknowledged``): the local state store's marks.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Sender:
         self._full: list[_Batch] = []  # built before the open batch of the same partition
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._failure: BaseException | None = None
+        self._ends: dict[tuple[str, int], int] = {}  # offset after the last record acknowledged
         # batches of one partition reach the producer in the order they were built
         self._shipping = asyncio.Lock()
 
@@ -81,6 +84,10 @@ class Sender:
             await asyncio.wait(list(self._in_flight))
         self.check()
 
+    def acknowledged(self, topic: str) -> dict[int, int]:
+        """Per partition of ``topic``, the offset after the last record the broker acknowledged."""
+        return {p: end for (t, p), end in self._ends.items() if t == topic}
+
     def check(self) -> None:
         if self._failure is not None:
             raise DeliveryFailed("the broker did not acknowledge a batch") from self._failure
@@ -94,5 +101,8 @@ class Sender:
             )
             self._failure = self._failure or error or asyncio.CancelledError()
             return
+        key = (batch.topic, batch.partition)
+        # batches of a partition are acknowledged in order; max() all the same
+        self._ends[key] = max(self._ends.get(key, 0), future.result().offset + batch.builder.record_count())
         for callback in batch.on_sent:
             callback()

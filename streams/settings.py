@@ -28,6 +28,9 @@ class Settings:
     web_port: int
     data_dir: Path
     close_wait_warning: int = 60  # seconds a close may wait before it is logged as a warning
+    state_store: str = "memory"  # "memory" or "rocksdb" (streams.table)
+    state_dir: Path | None = None  # the local store's directory (rocksdb); None: data_dir/state
+    state_cache: int = 20_000  # decoded customers a rocksdb store keeps in memory
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -43,6 +46,9 @@ class Settings:
         flavor = env.get("TIERSTREAM_BROKER_FLAVOR") or "kafka"
         if flavor not in ("kafka", "tansu"):
             raise SettingsError("TIERSTREAM_BROKER_FLAVOR must be kafka or tansu")
+        store = env.get("TIERSTREAM_STATE_STORE") or "memory"
+        if store not in ("memory", "rocksdb"):
+            raise SettingsError("TIERSTREAM_STATE_STORE must be memory or rocksdb")
         return cls(
             broker=broker,
             redis_url=redis_url,
@@ -55,7 +61,15 @@ class Settings:
             web_port=_int(env, "TIERSTREAM_WEB_PORT", 6066, low=0),
             data_dir=Path(env.get("TIERSTREAM_DATA_DIR", "./.tierstream")),
             close_wait_warning=_int(env, "TIERSTREAM_CLOSE_WAIT_WARNING", 60, low=1),
+            state_store=store,
+            state_dir=Path(env["TIERSTREAM_STATE_DIR"]) if env.get("TIERSTREAM_STATE_DIR") else None,
+            state_cache=_int(env, "TIERSTREAM_STATE_CACHE", 20_000, low=1),
         )
+
+    @property
+    def local_store_path(self) -> Path:
+        """Where a rocksdb state store lives: one directory per worker (RocksDB locks it)."""
+        return self.state_dir if self.state_dir is not None else self.data_dir / "state"
 
     @property
     def bootstrap(self) -> str:

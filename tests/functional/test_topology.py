@@ -5,8 +5,10 @@ engine fed the same records."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -47,6 +49,13 @@ def eod(day: str) -> bytes:
     return orjson.dumps({"event_id": f"eod-{day}", "business_date": day})
 
 
+@pytest.fixture(params=["memory", "rocksdb"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Path | None]:
+    """Where each new worker keeps its table: nowhere (memory), or a new local store."""
+    made = itertools.count()
+    return lambda: None if request.param == "memory" else tmp_path / f"store-{next(made)}"
+
+
 def without_emitted_at(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in value.items() if k != "emitted_at"} for value in values]
 
@@ -85,7 +94,11 @@ def test_a_checkpoint_writes_each_changed_customer_once_into_its_own_partition()
         await topo.score()
         written = sorted((cid, q) for q, cid, _ in topo.changelog.records if cid)  # "": a partition's progress
         assert written == sorted((cid, partition_of(cid, topo.partitions)) for cid in ("c1", "c2", "c3"))
-        assert topo.changelog.recover()["c1"].state.seen.keys() == {"b0", "b2", "b4"}  # all three, in one record
+        assert Topology(RULES, recover_from=topo.changelog).states["c1"].state.seen.keys() == {
+            "b0",
+            "b2",
+            "b4",
+        }  # all three, in one record
 
     asyncio.run(run())
 
@@ -126,9 +139,11 @@ def test_a_close_waits_for_a_lagging_input_partition_and_holds_what_comes_after_
     asyncio.run(run())
 
 
-def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_owner() -> None:
+def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_owner(
+    stores: Callable[[], Path | None],
+) -> None:
     async def run() -> None:
-        topo = Topology(RULES)
+        topo = Topology(RULES, store=stores())
         topo.outputs.down = True
         await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0)
         await topo.score()
@@ -138,7 +153,7 @@ def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_
         stored = topo.states["c1"]
         assert [seq for seq, _ in stored.outbox] == [1]  # the initial placement, not acknowledged
 
-        owner = Topology(RULES, states=topo.changelog.recover())  # the next owner reads the changelog
+        owner = Topology(RULES, store=stores(), recover_from=topo.changelog)  # the next owner reads the changelog
         await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "200", "b2"), T0 + 1)
         await owner.score()
         changes = owner.outputs.values(topics.TIER_CHANGES)
@@ -151,9 +166,9 @@ def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_
     asyncio.run(run())
 
 
-def test_a_crash_between_the_changelog_and_the_redis_flush_loses_no_output() -> None:
+def test_a_crash_between_the_changelog_and_the_redis_flush_loses_no_output(stores: Callable[[], Path | None]) -> None:
     async def run() -> None:
-        topo = Topology(RULES)
+        topo = Topology(RULES, store=stores())
         await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0)
         await topo.score(checkpoint=False)  # Kafka has acknowledged the placement c1:1
         await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "150", "b2"), T0 + 1)
@@ -163,7 +178,7 @@ def test_a_crash_between_the_changelog_and_the_redis_flush_loses_no_output() -> 
             await topo.scorer.checkpoint()  # the changelog got the state; Redis did not
         assert topo.acks.acked == [] and [cid for _, cid, _ in topo.changelog.records if cid] == ["c1"]
 
-        owner = Topology(RULES, states=topo.changelog.recover())
+        owner = Topology(RULES, store=stores(), recover_from=topo.changelog)
         await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0)  # the replay
         await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "150", "b2"), T0 + 1)
         await owner.score()
@@ -179,9 +194,9 @@ class UnreachableSink(MemoryTierSink):
         raise ConnectionError("Redis unreachable")
 
 
-def test_the_topology_publishes_what_the_reference_engine_publishes() -> None:
+def test_the_topology_publishes_what_the_reference_engine_publishes(stores: Callable[[], Path | None]) -> None:
     async def run() -> None:
-        topo = Topology(RULES)
+        topo = Topology(RULES, store=stores())
         reference = Bank()
         bank = SyntheticBank(BankConfig(customers=60, days=12, duplicate_rate=0.02, invalid_rate=0.02, history_days=20))
         ts = T0
@@ -199,7 +214,7 @@ def test_the_topology_publishes_what_the_reference_engine_publishes() -> None:
         await topo.score()
         # a close writes only the states it changed, and the changelog still holds every state
         assert min(close_writes[1:]) < len(topo.states) / 2, close_writes
-        recovered = topo.changelog.recover()
+        recovered = Topology(RULES, store=stores(), recover_from=topo.changelog).states
         assert {c: encode_stored(v) for c, v in recovered.items()} == {
             c: encode_stored(v) for c, v in topo.states.items()
         }
@@ -256,7 +271,7 @@ def test_a_partitions_next_owner_replays_nothing_applied_behind_a_waiting_close(
 
         # the next owner: states and progress from the changelog, the partition read again
         # from the committed offset (the waiting eod's), and the close's watermarks come
-        owner = Topology(RULES, states=topo.changelog.recover())
+        owner = Topology(RULES, recover_from=topo.changelog)
         owner.scorer.progress.update(topo.changelog.progresses)
         owner.routed = [list(r) for r in topo.routed]
         owner.scored = [len(r) for r in topo.routed]

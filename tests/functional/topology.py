@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
@@ -18,12 +19,15 @@ import orjson
 from schemas import topics
 from schemas.topics import Topic
 from scoring.rules import Rules
+from streams.changelog import encode_progress
 from streams.frames import Routed, Watermarks, decode, encode
 from streams.gate import FramePolicy
-from streams.outbox import Stored, decode_stored, encode_stored
+from streams.local_store import LocalStore
+from streams.outbox import Stored, encode_stored
 from streams.routing import NoCustomer, Router, ToCustomer, ToEveryPartition, partition_of
 from streams.scorer import Progress, Scorer
 from streams.sinks import MemoryTierSink
+from streams.table import CustomerTable, MemoryTable, StoreTable
 
 NOW = 1_800_000_000.0  # the shell's wall clock, fixed
 
@@ -47,22 +51,49 @@ class MemoryOutputs:
 
 
 class MemoryChangelog:
-    """The table's changelog: every record sent, in order; ``recover()`` is what a new owner reads."""
+    """The table's changelog: every record sent, in order (staged in the local store, if
+    any, as the runtime's changelog does); ``recover_into`` is what a new owner reads."""
 
-    def __init__(self) -> None:
+    def __init__(self, local: LocalStore | None) -> None:
         # (partition, customer, value bytes); a partition's clock and progress: (partition, "", ...)
         self.records: list[tuple[int, str, bytes]] = []
         self.progresses: dict[int, Progress] = {}  # the latest of each partition
+        self.local = local
 
     def state(self, partition: int, customer_id: str, value: Stored) -> None:
-        self.records.append((partition, customer_id, encode_stored(value)))
+        self._append(partition, customer_id, encode_stored(value))
 
     def progress(self, partition: int, day: int | None, progress: Progress) -> None:
-        self.records.append((partition, "", b"%d %d" % (-1 if day is None else day, progress.through)))
+        self._append(partition, "", encode_progress(day, progress))
         self.progresses[partition] = Progress(progress.through, set(progress.pending))
 
-    def recover(self) -> dict[str, Stored]:
-        return {cid: decode_stored(data) for _, cid, data in self.records if cid}
+    def _append(self, partition: int, key: str, value: bytes) -> None:
+        self.records.append((partition, key, value))
+        if self.local is not None:
+            self.local.stage(partition, key.encode(), value)
+
+    def ends(self) -> dict[int, int]:
+        """Per partition, the offset after its last record."""
+        ends: dict[int, int] = defaultdict(int)
+        for q, _, _ in self.records:
+            ends[q] += 1
+        return ends
+
+    def recover_into(self, table: CustomerTable, partitions: int) -> dict[int, int]:
+        """Read every partition into ``table`` from where it says (as ``changelog.recover``
+        does, one record per batch); returns the clocks."""
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+        for q, cid, value in self.records:
+            by_partition[q].append((cid.encode(), value))
+        clocks = {}
+        for q in range(partitions):
+            records = by_partition[q]
+            for offset in range(table.recovery_start(q) or 0, len(records)):
+                table.recovered(q, [records[offset]], offset + 1)
+            _, clock = table.recovery_done(q)
+            if clock is not None and int(clock.split(b" ")[0]) >= 0:
+                clocks[q] = int(clock.split(b" ")[0])
+        return clocks
 
 
 class MemoryAcks:
@@ -87,23 +118,33 @@ class Topology:
         topics.EOD: 1,
     }
 
-    def __init__(self, rules: Rules, partitions: int = 4, states: dict[str, Stored] | None = None) -> None:
+    def __init__(
+        self, rules: Rules, partitions: int = 4, store: Path | None = None, recover_from: MemoryChangelog | None = None
+    ) -> None:
+        """A memory table, or a local store at ``store`` with a cache of three customers
+        (so most reads go to the store); ``recover_from``: a changelog to recover first."""
         self.partitions = partitions
         self.inputs = {t.name: t for t in topics.INPUTS}
         self.router = Router(self.inputs)
         self.routed: list[list[bytes]] = [[] for _ in range(partitions)]
         self.scored = [0] * partitions  # per routed partition: the next offset to score
         self.offsets: dict[str, int] = defaultdict(int)  # per input partition: the next offset
-        self.states: dict[str, Stored] = {} if states is None else states
-        self.changelog = MemoryChangelog()
+        self.local = LocalStore(store, f"changelog partitions={partitions}") if store is not None else None
+        self.table: CustomerTable = MemoryTable(partitions)
+        if self.local is not None:
+            self.table = StoreTable(partitions, self.local, cache_size=3)
+        self.changelog = MemoryChangelog(self.local)
         self.clocks: dict[int, int] = {}
+        if recover_from is not None:
+            self.clocks = recover_from.recover_into(self.table, partitions)
+            self.changelog.records = list(recover_from.records)  # the same topic
         self.outputs = MemoryOutputs()
         self.acks = MemoryAcks()
         self.sink = MemoryTierSink()
         sources = frozenset(f"{t.name}:{p}" for t, n in self.SOURCES.items() for p in range(n))
         self.scorer = Scorer(
             rules,
-            self.states,
+            self.table,
             self.changelog,
             self.clocks,
             self.outputs,
@@ -149,4 +190,15 @@ class Topology:
                 await self.scorer.on_frame(q, decode(self.routed[q][offset]), (q, offset), offset)
         if checkpoint:
             await self.scorer.checkpoint()
+            self.commit()
         await asyncio.sleep(0)  # let the acknowledgement callbacks run
+
+    def commit(self) -> None:
+        """What the runtime's commit does for the local store: the changelog is durable."""
+        if self.local is not None:
+            self.local.flush_begins()
+            self.local.flushed(self.changelog.ends())
+
+    @property
+    def states(self) -> dict[str, Stored]:
+        return {cid: value for q in range(self.partitions) for cid, value in self.table.scan(q)}

@@ -69,13 +69,13 @@ def names() -> dict[str, str]:
 class WorkerProcess:
     """One ``tierstream worker`` subprocess."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, loglevel: str) -> None:
         self.port = free_port()
         self.log = log
         self.env = {**env, "TIERSTREAM_WEB_PORT": str(self.port)}
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", os.environ.get("TS_LOGLEVEL", "WARNING")],
+                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", loglevel],
                 env=self.env,
                 cwd=ROOT,
                 stdout=out,
@@ -101,7 +101,9 @@ class WorkerProcess:
 def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     workers: list[WorkerProcess] = []
 
-    def start(partitions: int = 4) -> WorkerProcess:
+    def start(partitions: int = 4, store: Path | None = None) -> WorkerProcess:
+        """A worker; ``store``: with a RocksDB state store there (a cache of 50 customers,
+        so most reads go to the store) and its log at INFO (it says what it recovered)."""
         bootstrap, flavor = broker
         env = {
             **os.environ,
@@ -114,7 +116,11 @@ def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str],
             "TIERSTREAM_PARTITIONS": str(partitions),
             "TIERSTREAM_DATA_DIR": str(tmp_path / f"w{len(workers)}"),
         }
-        w = WorkerProcess(env, tmp_path / f"worker{len(workers)}.log")
+        loglevel = os.environ.get("TS_LOGLEVEL", "WARNING")
+        if store is not None:
+            env.update(TIERSTREAM_STATE_STORE="rocksdb", TIERSTREAM_STATE_DIR=str(store), TIERSTREAM_STATE_CACHE="50")
+            loglevel = "INFO"
+        w = WorkerProcess(env, tmp_path / f"worker{len(workers)}.log", loglevel)
         workers.append(w)
         return w
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
+from aiokafka.structs import RecordMetadata
 
 from streams.sender import DeliveryFailed, Sender
 
@@ -20,6 +21,8 @@ class Broker:
         self.batch_size = batch_size
         self.received: list[tuple[str, int, list[bytes]]] = []
         self.futures: list[asyncio.Future[Any]] = []
+        self.base: list[int] = []  # each batch's first offset in its partition
+        self.ends: dict[tuple[str, int], int] = {}
 
     def create_batch(self) -> BatchBuilder:
         return BatchBuilder(self.batch_size, 0)
@@ -30,9 +33,17 @@ class Broker:
         buffer = builder._builder.build()
         values = [bytes(r.value) for r in DefaultRecordBatch(bytes(buffer))]
         self.received.append((topic, partition, values))
+        self.base.append(self.ends.get((topic, partition), 0))
+        self.ends[(topic, partition)] = self.base[-1] + len(values)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.futures.append(future)
         return future
+
+    def ack(self, i: int) -> None:
+        """The broker acknowledges batch ``i`` (aiokafka's result: its base offset)."""
+        self.futures[i].set_result(
+            RecordMetadata(self.received[i][0], self.received[i][1], None, self.base[i], -1, 0, 0)
+        )
 
 
 def test_batches_keep_the_order_of_a_partition_even_when_one_fills_up() -> None:
@@ -59,10 +70,29 @@ def test_callbacks_run_for_acknowledged_batches_and_a_failure_stops_the_flush() 
         sender.append("out", 0, b"c1", b"v1", lambda: sent.append("c1"))
         sender.append("out", 1, b"c2", b"v2", lambda: sent.append("c2"))
         await sender.ship()
-        broker.futures[0].set_result(None)
+        broker.ack(0)
         broker.futures[1].set_exception(ConnectionError("gone"))
         with pytest.raises(DeliveryFailed):
             await sender.flush()
         assert sent == ["c1"]  # the other stays in its customer's outbox
+
+    asyncio.run(run())
+
+
+def test_the_offsets_acknowledged_are_known_per_partition() -> None:
+    async def run() -> None:
+        broker = Broker(batch_size=300)
+        sender = Sender(broker)
+        for i in range(8):
+            sender.append("log", i % 2, None, b"%03d" % i + b"x" * 60)
+        sender.append("other", 0, None, b"o")
+        await sender.ship()
+        for i, (topic, p, _) in enumerate(broker.received):
+            if (topic, p) != ("log", 1) or broker.base[i] == 0:  # partition 1's second batch is not
+                broker.ack(i)
+        await asyncio.sleep(0)
+        first_of_1 = next(len(v) for t, p, v in broker.received if (t, p) == ("log", 1))
+        assert sender.acknowledged("log") == {0: 4, 1: first_of_1} and first_of_1 < 4
+        assert sender.acknowledged("other") == {0: 1}
 
     asyncio.run(run())
