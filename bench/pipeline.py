@@ -24,6 +24,7 @@ import orjson
 import redis
 from kafka import KafkaConsumer, TopicPartition
 
+from devkit import devstack
 from devkit.synthetic import Record
 from schemas import topics
 from streams import kafka_admin
@@ -62,10 +63,39 @@ class Worker:
             self.proc.wait(10)
 
 
-def start_worker(env: dict[str, str], log: Path) -> Worker:
+class Stack:
+    """A Tansu broker and a Valkey server, new for every measurement (``env``): Tansu keeps
+    every topic in memory, and one broker for the whole suite at 100,000 customers grew
+    past 10 GB and was killed by the kernel."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._n = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.broker = devstack.start_tansu(self.workdir)
+        self.redis = devstack.start_valkey(self.workdir)
+        self.broker_url = f"kafka://127.0.0.1:{self.broker.port}"
+        self.bootstrap = f"127.0.0.1:{self.broker.port}"
+        self.redis_url = f"redis://127.0.0.1:{self.redis.port}/0"
+
+    def env(self, name: str) -> dict[str, str]:
+        """A measurement's settings, on a broker and a Redis of its own."""
+        self.stop()
+        self._start()
+        self._n += 1
+        return environment(self.broker_url, self.redis_url, f"b{self._n}{name}", self.workdir)
+
+    def stop(self) -> None:
+        self.broker.stop()
+        self.redis.stop()
+
+
+def start_worker(env: dict[str, str], log: Path, loglevel: str = "WARNING") -> Worker:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "WARNING"],
+        [sys.executable, "-m", "streams.cli", "worker", "--loglevel", loglevel],
         env={**env, "TIERSTREAM_WEB_PORT": str(port)},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

@@ -41,8 +41,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from bench import core
 from bench.pipeline import (
     ROOT,
+    Stack,
     changelog_records,
-    environment,
     latency,
     percentiles,
     produce,
@@ -50,7 +50,6 @@ from bench.pipeline import (
     start_worker,
     work_off,
 )
-from devkit import devstack
 from devkit.synthetic import BankConfig, Record, SyntheticBank
 from schemas import topics
 from streams import kafka_admin
@@ -58,35 +57,6 @@ from streams.rules_file import load_rules
 from streams.settings import Settings
 
 PEER_TIMEOUT = 600.0
-
-
-class Stack:
-    """A Tansu broker and a Valkey server, new for every measurement (``env``): Tansu keeps
-    every topic in memory, and one broker for the whole suite at 100,000 customers grew
-    past 10 GB and was killed by the kernel."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self._n = 0
-        self._start()
-
-    def _start(self) -> None:
-        self.broker = devstack.start_tansu(self.workdir)
-        self.redis = devstack.start_valkey(self.workdir)
-        self.broker_url = f"kafka://127.0.0.1:{self.broker.port}"
-        self.bootstrap = f"127.0.0.1:{self.broker.port}"
-        self.redis_url = f"redis://127.0.0.1:{self.redis.port}/0"
-
-    def env(self, name: str) -> dict[str, str]:
-        """A measurement's settings, on a broker and a Redis of its own."""
-        self.stop()
-        self._start()
-        self._n += 1
-        return environment(self.broker_url, self.redis_url, f"b{self._n}{name}", self.workdir)
-
-    def stop(self) -> None:
-        self.broker.stop()
-        self.redis.stop()
 
 
 def median(xs: list[float]) -> float:

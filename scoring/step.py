@@ -23,6 +23,8 @@ from scoring.outputs import Cause, Output, Source, dead_letter
 from scoring.rules import Rules
 from scoring.state import CustomerState
 
+PRUNE_SLACK_DAYS = 7  # how old what a roll-off forgets gets before the roll-off is written
+
 
 class Verdict(Enum):
     """What became of an input record (the counters a worker serves)."""
@@ -50,7 +52,10 @@ def apply_event(state: CustomerState | None, event: CustomerEvent, source: Sourc
         value = {"customer_id": event.customer_id, "event_id": event.event_id, "ts": event.ts}
         segment = state.segment if state is not None else None
         return Step(state, [dead_letter(source, Reason.LATE, error, value, segment, rules)], Verdict.DEAD_LETTER, False)
-    if state is not None and event.event_id in state.seen:
+    seen_on = state.seen.get(event.event_id) if state is not None else None
+    if seen_on is not None and not clock.is_late(seen_on, rules):
+        # an id seen on a day that is late by now counts as forgotten (``prune``), whether
+        # the roll-off that forgets it has been written or not (``close_day``)
         return Step(state, [], Verdict.DUPLICATE, False)
     evolved = evolve(state, event, rules)
     outputs = decide_on_event(evolved, clock, Cause(event.ts, event.event_id), rules)
@@ -65,7 +70,13 @@ def close_day(state: CustomerState, day: Day, clock: Clock, rules: Rules) -> Ste
         return Step(state, [], Verdict.ACCEPTED, False, changed=False)
     decided = state.decision_fields()
     outputs = decide_at_close(state, day, clock, rules)
-    pruned = state.prune(keep_from=day + 2 - rules.horizon, mutable_from=day - rules.allowed_lateness_days + 1)
-    # most customers' days are silent: their state, and so their changelog record, stays
-    changed = pruned or bool(outputs) or state.decision_fields() != decided
+    keep_from, mutable_from = day + 2 - rules.horizon, day - rules.allowed_lateness_days + 1
+    # What a roll-off forgets changes no later result (windows start after it, events
+    # before it are late, ids seen on late days are forgotten by ``apply_event`` too), so
+    # a state that still holds it is as good: a roll-off is reported as a change only once
+    # what it forgets is ``PRUNE_SLACK_DAYS`` old, which bounds what a stored state carries
+    # and spares most closes a changelog write per active customer.
+    stale = state.prune(keep_from - PRUNE_SLACK_DAYS, mutable_from - PRUNE_SLACK_DAYS)
+    state.prune(keep_from, mutable_from)
+    changed = stale or bool(outputs) or state.decision_fields() != decided
     return Step(state, outputs, Verdict.ACCEPTED, True, changed)

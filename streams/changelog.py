@@ -49,6 +49,24 @@ class KafkaChangelog:
             self.local.stage(partition, key, value)
 
 
+async def _mark_holds(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, mark: int, first: int, end: int, short_end_offsets: bool
+) -> bool:
+    """Whether the changelog partition still holds what a local copy up to ``mark`` was read
+    from: the mark lies between its first offset and its end (else the topic is new). A
+    broker with short end offsets (Tansu) may report an end below a valid mark: there the
+    record before the mark is looked for."""
+    if mark < first:
+        return False
+    if mark <= end:
+        return True
+    if not short_end_offsets:
+        return False
+    consumer.seek(tp, mark - 1)
+    batches = await consumer.getmany(tp, timeout_ms=TAIL_POLL_MS)
+    return any(m.offset >= mark - 1 for m in batches.get(tp, []))
+
+
 def encode_progress(day: int | None, progress: Progress) -> bytes:
     pending = ",".join(str(o) for o in sorted(progress.pending)).encode()
     return b"%d %d %s" % (-1 if day is None else day, progress.through, pending)
@@ -80,9 +98,11 @@ async def recover(
         waiting = set()
         for tp in tps:
             start = table.recovery_start(tp.partition)
-            if start is not None and not firsts[tp] <= start <= ends[tp]:
+            if start is not None and not await _mark_holds(
+                consumer, tp, start, firsts[tp], ends[tp], short_end_offsets
+            ):
                 log.warning(
-                    "event=local_store_behind_changelog partition=%d mark=%d first=%d end=%d",
+                    "event=local_copy_not_in_changelog partition=%d mark=%d first=%d end=%d",
                     tp.partition,
                     start,
                     firsts[tp],

@@ -165,6 +165,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             frozenset(f"{name}:{p}" for name in self.inputs for p in range(partition_counts[name])),
             self.frames,
             now,
+            self._breathe,
         )
         self.assigned: set[TopicPartition] = set()
         self.eod_partitions: list[TopicPartition] = []  # of the assignment: read ahead of the records
@@ -237,6 +238,13 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                 scored = True
         if scored:  # Redis applies this batch's writes while the next batch is fetched
             await self.scorer.checkpoint_behind()
+
+    async def _breathe(self) -> None:
+        """Between slices of a long close (``Scorer``): ship, and commit when due, so the
+        records it made (and the local store's staged copies) do not pile up."""
+        await self._ship()
+        if time.monotonic() - self._committed_at > COMMIT_INTERVAL:
+            await self._commit()
 
     def _ship_due(self) -> float:
         """Seconds until the records built so far may be shipped (0: now)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any, Protocol
@@ -111,7 +111,11 @@ class Scorer:
         sources: frozenset[str],
         frames: FramePolicy,
         now: Callable[[], float] = time.time,
+        breathe: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``breathe``: called between slices of a long close, after each checkpoint in it,
+        so the runtime ships what was built and commits when one is due (a close of a
+        million customers would otherwise hold every record it makes until its end)."""
         self.core = Processor(rules)
         self.rules = rules
         self.table = table  # the changelog gets its changed values at checkpoints
@@ -125,6 +129,7 @@ class Scorer:
         self.sources = sources  # every input partition of the application: closes wait for all
         self.frames = frames
         self.now = now
+        self.breathe = breathe
         self.partitions: dict[int, _Partition] = {}
         self._acked = Acknowledgements()
         self._dirty_progress: set[int] = set()  # partitions whose clock or progress moved
@@ -313,6 +318,8 @@ class Scorer:
                 self._writes.append(self._customer_write(stored.state, clock, values))
                 if self.due():
                     await self.checkpoint_behind()
+                    if self.breathe is not None:
+                        await self.breathe()
             # after its customers: a durable clock says the whole close is (one partition)
             self.clocks[q] = clock.closed
             self._dirty_progress.add(q)

@@ -12,8 +12,11 @@ import yaml
 from schemas import topics
 from schemas.topics import DEFAULT_RULES
 from scoring.engine import Engine
-from scoring.outputs import Source
+from scoring.events import EndOfDay
+from scoring.outputs import Output, Source
 from scoring.rules import Rules, rules_from_mapping
+from scoring.state import CustomerState
+from scoring.step import Verdict
 
 DEFAULT_DOC: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text())
 
@@ -43,11 +46,58 @@ def by_aum(grace: int = 0, protection: int = 0, **changes: Any) -> Rules:
     )
 
 
+class Writing(Engine):
+    """The reference engine, keeping what a worker writes to its changelog: a customer's
+    state after each event it accepts, and at a close only if the close reports a change.
+    ``from_written``: every step starts from what was written, as a worker whose local
+    store has no cache would."""
+
+    def __init__(self, rules: Rules, from_written: bool = False) -> None:
+        super().__init__(rules)
+        self.written: dict[str, bytes] = {}
+        self.from_written = from_written
+
+    def process(self, topic: topics.Topic, source: Source) -> list[Output]:
+        if self.from_written:
+            self.states = self._read()
+        result = self.core.record(topic, source, self.states.get, self.clock)
+        if isinstance(result, EndOfDay):
+            return self.close(result.business_date)
+        if result.state is not None:
+            self.states[result.state.customer_id] = result.state
+            if result.verdict is Verdict.ACCEPTED:
+                self.written[result.state.customer_id] = result.state.to_bytes()
+        return result.outputs
+
+    def close(self, business_date: int) -> list[Output]:
+        outputs: list[Output] = []
+        for clock in self.core.closes(self.clock, business_date):
+            self.clock = clock
+            if self.from_written:
+                self.states = self._read()
+            for cid, state in self.states.items():
+                step = self.core.close(state, clock)
+                outputs += step.outputs
+                if step.changed:
+                    self.written[cid] = state.to_bytes()
+        return outputs
+
+    def _read(self) -> dict[str, CustomerState]:
+        return {cid: CustomerState.from_bytes(b) for cid, b in self.written.items()}
+
+    def recovered(self) -> Engine:
+        """A new worker's engine, from what was written."""
+        engine = Engine(self.rules)
+        engine.clock = self.clock
+        engine.states = self._read()
+        return engine
+
+
 class Bank:
     """Sends events to an Engine; each call returns the output values it produced."""
 
-    def __init__(self, rules: Rules | None = None) -> None:
-        self.engine = Engine(rules or rules_from_mapping(DEFAULT_DOC))
+    def __init__(self, rules: Rules | None = None, engine: Engine | None = None) -> None:
+        self.engine = engine or Engine(rules or rules_from_mapping(DEFAULT_DOC))
         self._ids = itertools.count(1)
         self._offsets = itertools.count()
         self.outputs: list[dict[str, Any]] = []

@@ -16,12 +16,12 @@ import pytest
 
 from devkit.synthetic import BankConfig, SyntheticBank
 from schemas import topics
+from scoring.clock import Clock
 from scoring.days import parse_day
 from scoring.engine import Engine
 from scoring.outputs import Source
 from scoring.projection import customer_view
 from streams.frames import decode
-from streams.outbox import encode_stored
 from streams.routing import partition_of
 from streams.rules_file import load_rules
 from streams.sinks import CustomerWrite, MemoryTierSink
@@ -212,12 +212,17 @@ def test_the_topology_publishes_what_the_reference_engine_publishes(stores: Call
                 await topo.score()
                 close_writes.append(len(topo.changelog.records) - before)
         await topo.score()
-        # a close writes only the states it changed, and the changelog still holds every state
+        # a close writes only the states it changed, and the changelog still holds every
+        # state: a recovered one may hold what a roll-off forgot since, but it shows the same
         assert min(close_writes[1:]) < len(topo.states) / 2, close_writes
-        recovered = Topology(RULES, store=stores(), recover_from=topo.changelog).states
-        assert {c: encode_stored(v) for c, v in recovered.items()} == {
-            c: encode_stored(v) for c, v in topo.states.items()
-        }
+        owner = Topology(RULES, store=stores(), recover_from=topo.changelog)
+        assert owner.clocks == topo.clocks
+        recovered, live = owner.states, topo.states
+        assert recovered.keys() == live.keys()
+        for cid, value in live.items():
+            clock = Clock(topo.clocks[partition_of(cid, topo.partitions)])
+            assert recovered[cid].outbox == value.outbox
+            assert customer_view(recovered[cid].state, clock, RULES) == customer_view(value.state, clock, RULES)
         for topic in topics.OUTPUTS:
             got = without_emitted_at(topo.outputs.values(topic))
             want = reference.values(topic)

@@ -6,14 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from scoring.engine import Engine
 from scoring.projection import customer_view
 from scoring.state import CustomerState
-from tests.bank import Bank, days
+from scoring.step import PRUNE_SLACK_DAYS
+from streams.rules_file import load_rules
+from tests.bank import Bank, Writing, days
+
+RULES = load_rules()
 
 
-def busy_customer(n_days: int) -> Bank:
+def busy_customer(n_days: int, engine: Engine | None = None) -> Bank:
     """Three accounts changing daily, five transactions a day, a close every day."""
-    bank = Bank()
+    bank = Bank(engine=engine)
     for i, d in enumerate(days("2026-01-01", n_days)):
         bank.balance("c1", d, str(50000 + i * 37), account="cur", product="current")
         bank.balance("c1", d, str(200000 + i * 11), account="sav")
@@ -32,6 +37,20 @@ def test_state_stays_bounded_as_days_pass() -> None:
     assert len(st.balances.days) <= 92 and len(st.flows.days) <= 92
     assert all(len(snaps) <= 9 for snaps in st.accounts.values())  # lateness 7 + base + today
     assert len(st.seen) <= 8 * 8  # 8 events a day, 8 days that are not late yet
+
+
+def test_a_state_read_back_from_what_a_worker_wrote_stays_bounded() -> None:
+    # closes write what a roll-off forgot only once it is PRUNE_SLACK_DAYS old: a worker
+    # that reads every state back from its store (no cache) carries at most that much more
+    for n in (120, 211, 300):
+        engine = busy_customer(n, Writing(RULES, from_written=True)).engine
+        stored = CustomerState.from_bytes(engine.written["c1"])  # type: ignore[attr-defined]
+        live = busy_customer(n).state("c1")
+        assert len(stored.flows.days) <= len(live.flows.days) + PRUNE_SLACK_DAYS
+        assert len(stored.balances.days) <= len(live.balances.days) + PRUNE_SLACK_DAYS
+        assert len(set(stored.seen.values())) <= len(set(live.seen.values())) + PRUNE_SLACK_DAYS
+        for account, snaps in stored.accounts.items():
+            assert len(snaps) <= len(live.accounts[account]) + PRUNE_SLACK_DAYS
 
 
 def test_state_round_trips_and_continues_identically() -> None:
