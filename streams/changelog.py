@@ -132,19 +132,19 @@ async def recover(
         await consumer.stop()
     clocks: dict[int, int] = {}
     progress: dict[int, Progress] = {}
-    customers = 0
+    customers: int | None = 0
     for tp in tps:
         n, clock = table.recovery_done(tp.partition)
-        customers += n
+        customers = None if n is None or customers is None else customers + n
         if clock is not None:
             day, progress[tp.partition] = decode_progress(clock)
             if day is not None:
                 clocks[tp.partition] = day
     log.info(
-        "event=recovered partitions=%s records=%d customers=%d seconds=%.2f",
+        "event=recovered partitions=%s records=%d customers=%s seconds=%.2f",
         ",".join(str(tp.partition) for tp in tps),
         records,
-        customers,
+        "unknown" if customers is None else customers,
         time.monotonic() - started,
     )
     return clocks, progress

@@ -176,6 +176,16 @@ class FramePolicy:
         return True
 
 
+def pause_limit(eods: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """Of eod copies (day, Kafka timestamp ms), the earliest day and its latest copy's
+    timestamp: an input partition read up to it may pause without holding back a close of
+    that day that waits for any of them (each waits for the first copy it read)."""
+    if not eods:
+        return None
+    day = min(d for d, _ in eods)
+    return day, max(ts for d, ts in eods if d == day)
+
+
 def committable(acked: list[int], base: int | None) -> int | None:
     """The routed offset a worker may commit: the end of the run of acknowledged offsets
     that starts exactly at ``base`` (the committed offset, or the first offset read since

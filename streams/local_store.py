@@ -12,6 +12,8 @@ it back reads only what its other owners wrote meanwhile.
 
 Keys are the routed partition (2 bytes, big-endian) then the changelog key: a partition's
 customers are one key range, in the order of their ids (UTF-8 bytes sort as code points).
+An index of the customers whose value holds an outbox (outputs to send again when the
+partition is taken over) is kept beside them, in the same write batches.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import cast
 
 from rocksdict import DBCompressionType, Options, Rdict, ReadOptions, WriteBatch
 
+from streams.outbox import has_outbox
+
 log = logging.getLogger("tierstream")
 
 _PARTITION = struct.Struct(">H")
@@ -32,6 +36,7 @@ _OFFSET = struct.Struct(">q")
 _META = b"\xff\xff"  # above every partition's range (partitions < 65535)
 _IDENTITY = _META + b"identity"
 _MARK = _META + b"mark"
+_OUTBOXES = _META + b"outbox"  # + partition + customer id: b"" while the value has an outbox
 MAX_PARTITIONS = 0xFFFF
 WRITE_BATCH = 5_000  # records per write batch while a changelog is read into the store
 
@@ -82,7 +87,7 @@ class LocalStore:
         batch = WriteBatch(raw_mode=True)
         written = set()
         for key, value in self._flushing.items():
-            batch.put(key, value)
+            _put(batch, key, value)
             written.add(key[: _PARTITION.size])
         for q, end in marks.items():
             # only where this flush wrote: a partition given away and recovered again since
@@ -99,13 +104,14 @@ class LocalStore:
         batch = WriteBatch(raw_mode=True)
         prefix = _PARTITION.pack(q)
         for key, value in records:
-            batch.put(prefix + key, value)
+            _put(batch, prefix + key, value)
         batch.put(_MARK + prefix, _OFFSET.pack(mark))
         self.db.write(batch)
 
     def forget(self, q: int) -> None:
         """Drop partition ``q``'s data and mark (its changelog no longer matches them)."""
         self.db.delete_range(_PARTITION.pack(q), _PARTITION.pack(q + 1))
+        self.db.delete_range(_OUTBOXES + _PARTITION.pack(q), _OUTBOXES + _PARTITION.pack(q + 1))
         self.db.delete(_MARK + _PARTITION.pack(q))
         prefix = _PARTITION.pack(q)
         self._staged = {k: v for k, v in self._staged.items() if not k.startswith(prefix)}
@@ -134,14 +140,25 @@ class LocalStore:
         ):
             yield key[_PARTITION.size :], value
 
-    def keys(self, q: int) -> Iterator[bytes]:
-        """Partition ``q``'s persisted keys in order (changelog keys, without the prefix)."""
+    def with_outbox(self, q: int) -> Iterator[bytes]:
+        """Partition ``q``'s persisted customers whose value holds an outbox, in order."""
+        start = _OUTBOXES + _PARTITION.pack(q)
         read = ReadOptions()
-        read.set_iterate_upper_bound(_PARTITION.pack(q + 1))
-        for key in cast(Iterator[bytes], self.db.keys(from_key=_PARTITION.pack(q), read_opt=read)):
-            yield key[_PARTITION.size :]
+        read.set_iterate_upper_bound(_OUTBOXES + _PARTITION.pack(q + 1))
+        for key in cast(Iterator[bytes], self.db.keys(from_key=start, read_opt=read)):
+            yield key[len(start) :]
 
     def unwritten(self, q: int) -> dict[bytes, bytes]:
         """Partition ``q``'s records appended but not written yet (changelog keys)."""
         prefix = _PARTITION.pack(q)
         return {k[_PARTITION.size :]: v for k, v in {**self._flushing, **self._staged}.items() if k.startswith(prefix)}
+
+
+def _put(batch: WriteBatch, key: bytes, value: bytes) -> None:
+    """A changelog record into the batch, with its outbox index entry."""
+    batch.put(key, value)
+    if len(key) > _PARTITION.size:  # a customer (the clock's key is the partition alone)
+        if has_outbox(value):
+            batch.put(_OUTBOXES + key, b"")
+        else:
+            batch.delete(_OUTBOXES + key)

@@ -33,10 +33,12 @@ from aiokafka.structs import OffsetAndMetadata
 
 from schemas import topics
 from schemas.topics import Topic
+from scoring.events import EndOfDay
+from scoring.parsing import parse
 from scoring.rules import Rules
 from streams import changelog
 from streams.frames import Routed, Watermarks, decode, encode
-from streams.gate import FramePolicy, committable
+from streams.gate import FramePolicy, committable, pause_limit
 from streams.kafka_config import (
     changelog_topic,
     consumer_options,
@@ -68,6 +70,8 @@ WATERMARK_HEARTBEAT = 2.0  # seconds between frames of a worker that sees no eod
 COMMIT_INTERVAL = 1.0  # seconds between offset commits (each waits for the producer)
 MAX_RECORDS = 2_000  # records per batch: a batch is what arrived, cut at this size
 POLL_MS = 50  # how long an idle worker waits for records before it looks around
+PAUSE_VALVE = 60.0  # seconds a close may wait before back-pressure stops pausing for it
+EOD_ROUND_TRIP = 2.0  # seconds an eod routed here counts as not yet known to the scorers
 
 
 class _Outputs:
@@ -179,6 +183,9 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self._unrouted: list[Any] = []  # customer records fetched before this worker's eods were read
         self._unrouted_since: float | None = None  # when records started waiting for eods
         self._unrouted_warned = 0.0  # when that was last logged
+        self.paused: set[TopicPartition] = set()  # input partitions read ahead of a waiting close
+        self._fresh_eods: list[tuple[float, int, int]] = []  # (when routed, day, Kafka timestamp) of recent eods
+        self.held_peak = 0  # the most records the gates have held at once
         self.stopping = asyncio.Event()
 
     # --- the loop ----------------------------------------------------------------------
@@ -199,6 +206,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                     batches.setdefault(tp, []).extend(messages)
                 async with self._busy:
                     await self._process(batches)
+                    self._pace()
                     await self._ship()
                     self.sender.check()
                     if time.monotonic() - self._committed_at > COMMIT_INTERVAL:
@@ -224,8 +232,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             elif tp.topic != self.routed:
                 self._unrouted += messages
         if self._unrouted and await self._eods_read():
-            for m in self._unrouted:
-                self._route(m)
+            self._route_paced(self._unrouted)
             self._unrouted = []
         await self._ship()  # the next hop waits for these; scoring can wait for the broker
         scored = False
@@ -245,6 +252,64 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         await self._ship()
         if time.monotonic() - self._committed_at > COMMIT_INTERVAL:
             await self._commit()
+
+    def _route_paced(self, records: list[Any]) -> None:
+        """Route fetched input records in order, but each partition only up to its first
+        record stamped at or after the pause limit (``_pace``); the rest is read again
+        once the partition resumes (seek back), so the gates hold at most one record per
+        partition and limit."""
+        limit = self._pause_limit()
+        stopped: dict[tuple[str, int], int] = {}
+        for m in records:
+            if (m.topic, m.partition) in stopped:
+                continue
+            self._route(m)
+            if limit is not None and m.timestamp >= limit:
+                stopped[(m.topic, m.partition)] = m.offset + 1
+        for (topic, partition), offset in stopped.items():
+            tp = TopicPartition(topic, partition)
+            if tp in self.assigned:
+                self.consumer.seek(tp, offset)
+
+    def _pause_limit(self) -> int | None:
+        """The timestamp input partitions pause at (``_pace``), None: none pauses."""
+        now = time.monotonic()
+        self._fresh_eods = [(at, day, ts) for at, day, ts in self._fresh_eods if now - at < EOD_ROUND_TRIP]
+        waiting = self.scorer.first_waiting()
+        limit = pause_limit([(day, ts) for _, day, ts in self._fresh_eods] + [(day, ts) for day, ts, _ in waiting])
+        if limit is None or any(day == limit[0] and waited > PAUSE_VALVE for day, _, waited in waiting):
+            return None
+        return limit[1]
+
+    def _pace(self) -> None:
+        """Back-pressure: pause the input partitions read up to the earliest day whose close
+        waits in this worker, or whose eod was just routed (the scorer learns of it a round
+        trip later): what they would bring next is stamped after that eod, and would be
+        held in memory until the close is applied. They resume once it is. While records
+        wait for the eod partitions to be read, every other input partition is paused. So a
+        backlog, whose eods are all read first, is taken a day at a time; with
+        ``_route_paced`` the gates hold about one record per input partition and day.
+        Eod partitions are never paused.
+
+        Copies of one eod are stamped apart, and each routed partition waits for the first
+        copy it read: the limit is the latest of those copies (``gate.pause_limit``), so no
+        close here waits for a partition paused here. A close elsewhere might; when this
+        worker's close waits longer than ``PAUSE_VALVE`` seconds, nothing is paused for it."""
+        self.held_peak = max(self.held_peak, self.scorer.held())
+        limit = self._pause_limit()
+        inputs = [tp for tp in self.assigned if tp.topic in self.inputs and tp.topic != self.eod_topic]
+        if self._unrouted:
+            ahead = set(inputs)
+        elif limit is not None:
+            ahead = {tp for tp in inputs if self.router.last_ts.get(source_of(tp.topic, tp.partition), -1) >= limit}
+        else:
+            ahead = set()
+        if ahead != self.paused:
+            if ahead - self.paused:
+                self.consumer.pause(*(ahead - self.paused))
+            if self.paused - ahead:
+                self.consumer.resume(*(self.paused - ahead))
+            self.paused = ahead
 
     def _ship_due(self) -> float:
         """Seconds until the records built so far may be shipped (0: now)."""
@@ -306,6 +371,9 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             self.sender.append(self.routed, q, route.customer_id.encode(), encode(route.record))
         elif isinstance(route, ToEveryPartition):
             self.frames.saw_eod(record.ts)
+            eod = parse(topics.EOD, record.raw, self.rules)
+            if isinstance(eod, EndOfDay):  # a bad one is a dead letter (scorer), and closes nothing
+                self._fresh_eods.append((time.monotonic(), eod.business_date, record.ts))
             frame = encode(route.record)
             for q in range(self.n):
                 self.sender.append(self.routed, q, None, frame)
@@ -351,6 +419,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                     self.router.next_offset.pop(source_of(tp.topic, tp.partition), None)
             self.assigned = set()
             self.eod_partitions = []
+            self.paused = set()  # a new assignment starts with none paused
             self._unrouted = []  # not routed, not committed: read again from the committed offset
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:

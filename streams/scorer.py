@@ -379,6 +379,16 @@ class Scorer:
     def held(self) -> int:
         return sum(len(p.gate.held) for p in self.partitions.values())
 
+    def first_waiting(self) -> list[tuple[int, int, float]]:
+        """Per routed partition with a waiting close, its first: (day, eod timestamp ms,
+        seconds waited). Input records stamped at or after it would be held (the runtime's
+        back-pressure)."""
+        now = self.now()
+        return [
+            (w.day, w.ts, now - w.since)
+            for w in (p.gate.waiting[0] for p in self.partitions.values() if p.gate.waiting)
+        ]
+
     def closes_waiting(self) -> list[dict[str, Any]]:
         """Every waiting close: its day, how long it has waited, and the input partition
         whose watermark holds it back (with that watermark, -1 if it never reported)."""

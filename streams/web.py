@@ -40,6 +40,8 @@ async def counters(runtime: Runtime) -> web.Response:
     body: dict[str, Any] = scorer.core.counters.as_dict()
     body["consumer_lag"] = runtime.lag()
     body["held"] = scorer.held()
+    body["held_peak"] = runtime.held_peak
+    body["paused"] = sorted(f"{tp.topic}:{tp.partition}" for tp in runtime.paused)
     body["routed_partitions"] = runtime.routed_partitions()
     body["pending_closes"] = sum(len(p.gate.waiting) for p in scorer.partitions.values())
     body["closes_waiting"] = scorer.closes_waiting()
