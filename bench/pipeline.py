@@ -147,6 +147,8 @@ class Run:
     records: int
     cpu: float  # CPU seconds of all workers while they worked
     days_closed: int
+    peak_rss: float  # MiB, the largest of the workers' peak resident memory
+    held_peak: int  # records the workers' gates held at most (summed)
 
     @property
     def rate(self) -> float:
@@ -171,13 +173,22 @@ def work_off(workers: list[Worker], records: int, closes: int, timeout: float) -
             start, cpu0 = time.monotonic(), sum(w.cpu() for w in workers)
         if got >= records and closed >= closes:
             assert start is not None
-            return Run(time.monotonic() - start, records, sum(w.cpu() for w in workers) - cpu0, closed)
+            seconds, cpu = time.monotonic() - start, sum(w.cpu() for w in workers) - cpu0
+            peak = max(memory(w.proc.pid)[1] for w in workers)
+            held = sum(c["held_peak"] for c in seen if c)
+            return Run(seconds, records, cpu, closed, peak, held)
         for w in workers:
             if w.proc.poll() is not None:
                 raise SystemExit("a worker died; see its log")
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out: {got}/{records} records, {closed}/{closes} closes")
         time.sleep(0.05)
+
+
+def memory(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MiB of a process."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
 
 
 def changelog_records(settings: Settings) -> int:

@@ -38,7 +38,7 @@ from pathlib import Path
 import orjson
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from bench import core
+from bench import core, store
 from bench.pipeline import (
     ROOT,
     Stack,
@@ -70,8 +70,9 @@ def core_rate(records: list[Record]) -> float:
     return events / both
 
 
-def pipeline(stack: Stack, records: list[Record], workers: int, days: int) -> tuple[float, float]:
-    """(events/s, CPU µs per event) of ``workers`` working off the backlog."""
+def pipeline(stack: Stack, records: list[Record], workers: int, days: int) -> tuple[float, float, float, float]:
+    """(events/s, CPU µs per event, peak RSS MiB, records held at most) of ``workers``
+    working off the backlog."""
     env = stack.env(f"w{workers}")
     settings = Settings.from_env(env)
     kafka_admin.ensure_topics(settings)
@@ -82,7 +83,7 @@ def pipeline(stack: Stack, records: list[Record], workers: int, days: int) -> tu
     finally:
         for w in procs:
             w.stop()
-    return customer / run.seconds, run.cpu / customer * 1e6
+    return customer / run.seconds, run.cpu / customer * 1e6, run.peak_rss, run.held_peak
 
 
 @dataclass
@@ -213,8 +214,16 @@ def main() -> None:
     n = args.runs
     try:
         core_r = runs(n, "core (events/s)", lambda i: (core_rate(backlog.records),))
-        one = runs(n, "1 worker (events/s, CPU us/event)", lambda i: pipeline(stack, backlog.records, 1, backlog.days))
-        two = runs(n, "2 workers (events/s, CPU us/event)", lambda i: pipeline(stack, backlog.records, 2, backlog.days))
+        one = runs(
+            n,
+            "1 worker (events/s, CPU us/event, peak RSS MiB, held at most)",
+            lambda i: pipeline(stack, backlog.records, 1, backlog.days),
+        )
+        two = runs(
+            n,
+            "2 workers (events/s, CPU us/event, peak RSS MiB, held at most)",
+            lambda i: pipeline(stack, backlog.records, 2, backlog.days),
+        )
         close = runs(
             n,
             "close (s from the eod, s applying, CPU s, changelog records, Redis commands)",
@@ -230,7 +239,9 @@ def main() -> None:
             n, "Quix peer (events/s, CPU us/event)", lambda i: peer(stack, "quix_peer", backlog.transactions, i)
         )
         ten_one = runs(
-            n, "10-day stream, 1 worker (events/s, CPU us/event)", lambda i: pipeline(stack, ten.records, 1, 10)
+            n,
+            "10-day stream, 1 worker (events/s, CPU us/event, peak RSS MiB, held at most)",
+            lambda i: pipeline(stack, ten.records, 1, 10),
         )
         ten_quix = runs(
             n,
@@ -251,6 +262,12 @@ def main() -> None:
             "pipeline, 2 workers, backlog",
             f"{rate(two)}: {med(two, 1) / med(one, 1):.2f}× the CPU per event of 1 worker",
             "CPU/event within 10 % of 1 worker's",
+        ),
+        (
+            "backlog memory (back-pressure): peak RSS, records held at once",
+            f"1 worker {med(one, 2):,.0f} MiB, {med(one, 3):,.0f} held; "
+            f"2 workers {med(two, 2):,.0f} MiB each at most, {med(two, 3):,.0f} held",
+            "bounded",
         ),
         (
             f"day close, {args.close_customers:,} customers (their second)",
@@ -283,7 +300,10 @@ def main() -> None:
         "?",
     )
     command = "scripts/bench " + " ".join(sys.argv[1:])
-    (ROOT / "bench" / "RESULTS.md").write_text(
+    results_md = ROOT / "bench" / "RESULTS.md"
+    old = results_md.read_text() if results_md.exists() else ""
+    kept = old[old.index(store.SECTION) :] if store.SECTION in old else ""  # bench/store.py's, run apart
+    results_md.write_text(
         f"# Benchmark results\n\nWritten by `{command.strip()}` on {time.strftime('%Y-%m-%d')}: medians of "
         f"{args.runs} runs. Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
         f"development broker (Tansu, in memory) and a Valkey server on the same machine.\n\n"
@@ -291,6 +311,7 @@ def main() -> None:
         f"start. Backlog: {backlog.describe()}. 10-day stream: {ten.describe()}.\n\n{table}\n\n"
         "Peers run a simpler job (a running sum per customer and a ladder on it, `bench/peers/job.py`) over the "
         "same stream's transactions only; tierstream runs the whole contract over every input.\n"
+        + (f"\n{kept}" if kept else "")
     )  # fmt: skip
     print(f"written: {ROOT / 'bench' / 'RESULTS.md'}")
 
