@@ -84,6 +84,10 @@ class Acknowledgements:
         if sequences:  # most Redis writes carry no output: no empty set per customer
             self._redis.setdefault(customer_id, set()).update(sequences)
 
+    def settled(self) -> set[str]:
+        """Customers with outputs both Kafka and Redis have acknowledged since their last write."""
+        return self._kafka.keys() & self._redis.keys()
+
     def next_value(self, customer_id: str, old: Stored | None, state: CustomerState, values: list[Encoded]) -> Stored:
         """The table value to write: the state, with every output it counts as sent that
         Kafka has not acknowledged (the old outbox less what was acknowledged, plus ``values``)."""

@@ -212,8 +212,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                     if time.monotonic() - self._committed_at > COMMIT_INTERVAL:
                         await self._commit()
             async with self._busy:
-                await self.scorer.checkpoint()
-                await self._commit()
+                await self._settle(set(self.scorer.partitions))
         finally:
             watermarks.cancel()
             await self.consumer.stop()
@@ -406,10 +405,19 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
 
     # --- rebalances --------------------------------------------------------------------
 
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        async with self._busy:
+    async def _settle(self, partitions: set[int]) -> None:
+        """Make everything applied durable, then write again the values of ``partitions``
+        whose outputs are all acknowledged by now (their next owner, maybe this worker
+        restarted, would send them again), and make that durable too."""
+        await self.scorer.checkpoint()
+        await self._commit()  # Kafka acknowledges the outputs in the flush
+        if self.scorer.drop_acknowledged_outboxes(partitions):
             await self.scorer.checkpoint()
             await self._commit()
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        async with self._busy:
+            await self._settle({tp.partition for tp in revoked if tp.topic == self.routed})
             for tp in revoked:
                 if tp.topic == self.routed:
                     self.scorer.revoked(tp.partition)

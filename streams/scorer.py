@@ -34,6 +34,7 @@ from scoring.step import Step, Verdict
 from streams.frames import Frame, Routed, Watermarks
 from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep
 from streams.outbox import Acknowledgements, Encoded, Stored
+from streams.routing import partition_of
 from streams.sinks import CustomerWrite, Entry, TierSink
 from streams.table import CustomerTable
 
@@ -196,6 +197,20 @@ class Scorer:
             self._acked.redis_has(w.customer_id, [e.sequence for e in w.entries])
         for token in due:
             self.acks.ack(token)
+
+    def drop_acknowledged_outboxes(self, partitions: set[int]) -> int:
+        """Write again the values (of routed ``partitions``) whose outbox Kafka and Redis have
+        both acknowledged, so that a worker recovering them does not send those outputs again
+        (an outbox is otherwise dropped at the customer's next write, which may be days away).
+        Called before partitions are given up or the worker stops; returns how many."""
+        count = 0
+        for cid in sorted(self._acked.settled()):
+            q = partition_of(cid, self.n_partitions)
+            stored = self.table.get(cid) if q in partitions else None
+            if stored is not None and stored.outbox:
+                self._store(q, cid, stored, stored.state, [])
+                count += 1
+        return count
 
     def due(self) -> bool:
         """Enough is pending that a checkpoint should not wait for the input to pause."""

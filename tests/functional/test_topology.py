@@ -166,6 +166,26 @@ def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_
     asyncio.run(run())
 
 
+def test_outputs_acknowledged_before_a_partition_is_given_up_are_not_sent_again(
+    stores: Callable[[], Path | None],
+) -> None:
+    async def run() -> None:
+        topo = Topology(RULES, store=stores())
+        await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0)
+        await topo.score()  # the initial placement: Kafka and Redis have it
+        assert [seq for seq, _ in topo.states["c1"].outbox] == [1]  # dropped at the next write only
+        assert topo.scorer.drop_acknowledged_outboxes(set(range(topo.partitions))) == 1  # the runtime's _settle
+        await topo.score()
+        assert topo.states["c1"].outbox == []
+
+        owner = Topology(RULES, store=stores(), recover_from=topo.changelog)
+        await owner.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b2"), T0 + 1)
+        await owner.score()
+        assert owner.outputs.values(topics.TIER_CHANGES) == []  # nothing sent again
+
+    asyncio.run(run())
+
+
 def test_a_crash_between_the_changelog_and_the_redis_flush_loses_no_output(stores: Callable[[], Path | None]) -> None:
     async def run() -> None:
         topo = Topology(RULES, store=stores())
