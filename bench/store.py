@@ -155,9 +155,9 @@ def measure(stack: Stack, pop: Population, cache: int) -> StoreRun:
                 raise SystemExit("the close did not end")
             time.sleep(0.1)
         wall = time.monotonic() - start
-        time.sleep(2.0)  # let the last Redis writes (and log lines) land
         closed = sum(int(n) for n in re.findall(r"event=day_closed .*customers=(\d+)", log.read_text()))
         assert closed == pop.customers, (closed, pop.customers)
+        time.sleep(2.0)  # let the last Redis writes land
         rss, peak = memory(worker.proc.pid)
         applying = c["close_seconds"]
         worker.proc.terminate()  # SIGTERM: finish, commit, leave

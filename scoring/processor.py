@@ -75,8 +75,8 @@ class Processor:
         """The clock after each day an ``eod`` for ``business_date`` closes, in order; the
         caller closes every customer (``close``) before taking the next."""
         for day in clock.advance(business_date):
-            self.counters.days_closed += 1
             yield Clock(day)
+            self.counters.days_closed += 1  # once the caller has closed every customer
 
     def close(self, state: CustomerState, clock: Clock) -> Step:
         """One customer at the close of the clock's latest closed day."""

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from schemas import topics
+from scoring.clock import Clock
+from scoring.days import parse_day
+from scoring.processor import Processor
+from streams.rules_file import load_rules
 from tests.bank import Bank, by_aum, of_type, rules_with
 
 
@@ -162,3 +166,14 @@ def test_customers_that_did_not_exist_yet_are_not_evaluated_at_a_close() -> None
     bank.eod("2026-11-01")
     st = bank.state("c1")
     assert st.sequence == 1  # only the initial placement; the close of 11-01 left it alone
+
+
+def test_a_day_counts_as_closed_once_its_close_is_done() -> None:
+    # /counters days_closed tells operators (and the benchmarks) a close has ended
+    core = Processor(load_rules())
+    closes = core.closes(Clock(parse_day("2026-11-01")), parse_day("2026-11-03"))
+    next(closes)
+    assert core.counters.days_closed == 0  # the caller is still closing 2026-11-02
+    next(closes)
+    assert core.counters.days_closed == 1
+    assert list(closes) == [] and core.counters.days_closed == 2
