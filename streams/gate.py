@@ -36,6 +36,7 @@ class Waiting(Generic[T]):
     ts: int  # Kafka timestamp of the eod copy that opened it, ms
     since: float  # when it started waiting, seconds (caller's clock)
     token: T
+    copies: dict[int, int] = field(default_factory=dict)  # eod partition -> its copy's timestamp, as seen
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,17 @@ class CloseGate(Generic[T]):
                 self.watermarks[source] = mark
         return [*self._release(), Ack(token)]
 
-    def on_eod(self, day: int, ts: int, token: T, closed: int | None, now: float) -> list[Action[T]]:
-        """An eod copy for ``day`` stamped ``ts``. The first copy of a day not closed opens
-        its close, which waits for the watermarks (its token stays un-acked until it is
-        applied); copies of a day closed or already waiting change nothing."""
+    def on_eod(self, day: int, ts: int, token: T, closed: int | None, now: float, copy: int = 0) -> list[Action[T]]:
+        """An eod copy for ``day`` stamped ``ts``, read from eod partition ``copy``. The first
+        copy of a day not closed opens its close, which waits for the watermarks (its token
+        stays un-acked until it is applied); copies of a day closed or already waiting change
+        nothing, but are noted (``Waiting.copies``: the runtime's back-pressure)."""
+        for w in self.waiting:
+            if w.day == day:
+                w.copies[copy] = ts
         if (closed is not None and day <= closed) or any(w.day == day for w in self.waiting):
             return [*self._release(), Ack(token)]
-        self.waiting.append(Waiting(day, ts, now, token))
+        self.waiting.append(Waiting(day, ts, now, token, {copy: ts}))
         self.waiting.sort(key=lambda w: w.ts)
         actions = self._release()
         if any(w.token is token for w in self.waiting):
@@ -176,14 +181,17 @@ class FramePolicy:
         return True
 
 
-def pause_limit(eods: list[tuple[int, int]]) -> tuple[int, int] | None:
-    """Of eod copies (day, Kafka timestamp ms), the earliest day and its latest copy's
-    timestamp: an input partition read up to it may pause without holding back a close of
-    that day that waits for any of them (each waits for the first copy it read)."""
-    if not eods:
+def pause_limit(copies: Mapping[int, Mapping[int, int]], eod_partitions: int) -> int | None:
+    """Where input partitions may pause, given the eod copies known per waiting or just
+    routed day (day -> eod partition -> the copy's timestamp, ms): the latest copy of the
+    earliest day, once every eod partition's copy of it is known. Each routed partition's
+    close waits for the first copy it read, whichever worker's it is; a partition read past
+    the latest copy holds none of them back, so pausing it cannot stall a close anywhere.
+    None while a copy of that day is unknown (some eod partition not read yet)."""
+    if not copies:
         return None
-    day = min(d for d, _ in eods)
-    return day, max(ts for d, ts in eods if d == day)
+    known = copies[min(copies)]
+    return max(known.values()) if len(known) >= eod_partitions else None
 
 
 def committable(acked: list[int], base: int | None) -> int | None:

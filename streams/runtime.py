@@ -70,7 +70,6 @@ WATERMARK_HEARTBEAT = 2.0  # seconds between frames of a worker that sees no eod
 COMMIT_INTERVAL = 1.0  # seconds between offset commits (each waits for the producer)
 MAX_RECORDS = 2_000  # records per batch: a batch is what arrived, cut at this size
 POLL_MS = 50  # how long an idle worker waits for records before it looks around
-PAUSE_VALVE = 60.0  # seconds a close may wait before back-pressure stops pausing for it
 EOD_ROUND_TRIP = 2.0  # seconds an eod routed here counts as not yet known to the scorers
 
 
@@ -184,7 +183,9 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self._unrouted_since: float | None = None  # when records started waiting for eods
         self._unrouted_warned = 0.0  # when that was last logged
         self.paused: set[TopicPartition] = set()  # input partitions read ahead of a waiting close
-        self._fresh_eods: list[tuple[float, int, int]] = []  # (when routed, day, Kafka timestamp) of recent eods
+        # (when routed, day, eod partition, Kafka timestamp) of the eods routed in the last round trip
+        self._fresh_eods: list[tuple[float, int, int, int]] = []
+        self.n_eod = partition_counts[self.eod_topic]  # every eod is written to each: its copies
         self.held_peak = 0  # the most records the gates have held at once
         self.stopping = asyncio.Event()
 
@@ -273,12 +274,11 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
     def _pause_limit(self) -> int | None:
         """The timestamp input partitions pause at (``_pace``), None: none pauses."""
         now = time.monotonic()
-        self._fresh_eods = [(at, day, ts) for at, day, ts in self._fresh_eods if now - at < EOD_ROUND_TRIP]
-        waiting = self.scorer.first_waiting()
-        limit = pause_limit([(day, ts) for _, day, ts in self._fresh_eods] + [(day, ts) for day, ts, _ in waiting])
-        if limit is None or any(day == limit[0] and waited > PAUSE_VALVE for day, _, waited in waiting):
-            return None
-        return limit[1]
+        self._fresh_eods = [(at, day, p, ts) for at, day, p, ts in self._fresh_eods if now - at < EOD_ROUND_TRIP]
+        copies = self.scorer.eod_copies()
+        for _, day, p, ts in self._fresh_eods:
+            copies.setdefault(day, {})[p] = ts
+        return pause_limit(copies, self.n_eod)
 
     def _pace(self) -> None:
         """Back-pressure: pause the input partitions read up to the earliest day whose close
@@ -288,12 +288,9 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         wait for the eod partitions to be read, every other input partition is paused. So a
         backlog, whose eods are all read first, is taken a day at a time; with
         ``_route_paced`` the gates hold about one record per input partition and day.
-        Eod partitions are never paused.
-
-        Copies of one eod are stamped apart, and each routed partition waits for the first
-        copy it read: the limit is the latest of those copies (``gate.pause_limit``), so no
-        close here waits for a partition paused here. A close elsewhere might; when this
-        worker's close waits longer than ``PAUSE_VALVE`` seconds, nothing is paused for it."""
+        Eod partitions are never paused. The limit is the latest of the day's eod copies,
+        known once every eod partition's copy is (``gate.pause_limit``): no close, here or
+        in another worker, can then wait for a partition paused here."""
         self.held_peak = max(self.held_peak, self.scorer.held())
         limit = self._pause_limit()
         inputs = [tp for tp in self.assigned if tp.topic in self.inputs and tp.topic != self.eod_topic]
@@ -372,7 +369,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             self.frames.saw_eod(record.ts)
             eod = parse(topics.EOD, record.raw, self.rules)
             if isinstance(eod, EndOfDay):  # a bad one is a dead letter (scorer), and closes nothing
-                self._fresh_eods.append((time.monotonic(), eod.business_date, record.ts))
+                self._fresh_eods.append((time.monotonic(), eod.business_date, record.partition, record.ts))
             frame = encode(route.record)
             for q in range(self.n):
                 self.sender.append(self.routed, q, None, frame)

@@ -235,7 +235,9 @@ class Scorer:
             if eod is None:
                 actions = part.gate.on_other(pending)
             else:
-                actions = part.gate.on_eod(eod.business_date, frame.ts, pending, self.clocks.get(q), self.now())
+                actions = part.gate.on_eod(
+                    eod.business_date, frame.ts, pending, self.clocks.get(q), self.now(), frame.partition
+                )
                 if any(isinstance(a, Keep) for a in actions):  # its close waits for the watermarks
                     self.frames.saw_eod(frame.ts)  # tell the others to report how far they have read
         else:
@@ -394,15 +396,15 @@ class Scorer:
     def held(self) -> int:
         return sum(len(p.gate.held) for p in self.partitions.values())
 
-    def first_waiting(self) -> list[tuple[int, int, float]]:
-        """Per routed partition with a waiting close, its first: (day, eod timestamp ms,
-        seconds waited). Input records stamped at or after it would be held (the runtime's
-        back-pressure)."""
-        now = self.now()
-        return [
-            (w.day, w.ts, now - w.since)
-            for w in (p.gate.waiting[0] for p in self.partitions.values() if p.gate.waiting)
-        ]
+    def eod_copies(self) -> dict[int, dict[int, int]]:
+        """The eod copies seen of every day whose close waits here: day -> eod partition ->
+        the copy's timestamp (ms). Input records stamped after them would be held (the
+        runtime's back-pressure)."""
+        copies: dict[int, dict[int, int]] = {}
+        for part in self.partitions.values():
+            for w in part.gate.waiting:
+                copies.setdefault(w.day, {}).update(w.copies)
+        return copies
 
     def closes_waiting(self) -> list[dict[str, Any]]:
         """Every waiting close: its day, how long it has waited, and the input partition

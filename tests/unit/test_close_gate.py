@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep, committable
+from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep, committable, pause_limit
 
 SOURCES = frozenset({"balances:0", "balances:1", "eod:0"})
 D1, D2 = 20_000, 20_001  # day ordinals
@@ -201,3 +201,16 @@ def test_no_routed_offset_is_committed_past_one_not_acknowledged() -> None:
     assert committable([12, 10, 11, 14], base=10) == 13
     assert committable([0, 1], base=None) is None  # nothing read yet: nothing to commit
     assert committable([], base=10) is None
+
+
+def test_inputs_pause_at_the_latest_copy_of_the_earliest_day_once_every_copy_is_known() -> None:
+    gate: CloseGate[str] = CloseGate(frozenset({"balances:0", "eod:0", "eod:1"}))
+    gate.on_eod(5, 100, "a", None, 0.0, copy=0)
+    gate.on_eod(5, 90, "b", None, 0.0, copy=1)  # a copy stamped earlier, read later: noted
+    gate.on_eod(6, 200, "c", None, 0.0, copy=1)
+    assert [(w.day, w.copies) for w in gate.waiting] == [(5, {0: 100, 1: 90}), (6, {1: 200})]
+    # a close waits for the first copy it read; pausing past the latest copy of the day
+    # stalls none, wherever its first copy came from
+    assert pause_limit({5: {0: 100, 1: 90}, 6: {1: 200}}, eod_partitions=2) == 100
+    assert pause_limit({5: {0: 100}, 6: {0: 200, 1: 210}}, eod_partitions=2) is None  # day 5's copy 1 unknown
+    assert pause_limit({}, eod_partitions=2) is None
