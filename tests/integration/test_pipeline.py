@@ -95,6 +95,14 @@ class Feeder:
         if not eod and drain:
             self.drain()
 
+    def send_day(self, phases: list[list[Record]], eod: Record | None) -> None:
+        """A day's records, topic by topic (each drained), then its eod."""
+        for batch in phases:
+            if batch:
+                self.send(batch)
+        if eod is not None:
+            self.send([eod], eod=True)
+
     def drain(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         seen = -1
@@ -220,11 +228,7 @@ def run_scenario(
     wait_for_assignment(workers, partitions)
     feeder = Feeder(bootstrap, names["topics"], partitions, workers)
     for phases, eod in days_of(scenario_bank(customers, days).records()):
-        for batch in phases:
-            if batch:
-                feeder.send(batch)
-        if eod is not None:
-            feeder.send([eod], eod=True)
+        feeder.send_day(phases, eod)
     feeder.drain()
     verify(bootstrap, redis_url, names, feeder)
 
@@ -485,11 +489,7 @@ def test_a_worker_on_the_rocksdb_store_restarts_with_the_same_state(
                 assert read < written / 4, (read, written)
             else:
                 assert read >= written, (read, written)  # Tansu may report an end short of the last batch
-        for batch in phases:
-            if batch:
-                feeder.send(batch)
-        if eod is not None:
-            feeder.send([eod], eod=True)
+        feeder.send_day(phases, eod)
     feeder.drain()
     verify(bootstrap, redis_url, names, feeder, copies=True)
 
