@@ -19,7 +19,7 @@ import orjson
 from schemas import topics
 from schemas.topics import Topic
 from scoring.rules import Rules
-from streams.changelog import encode_progress
+from streams.changelog import decode_progress, encode_progress
 from streams.frames import Routed, Watermarks, decode, encode
 from streams.gate import FramePolicy
 from streams.local_store import LocalStore
@@ -91,8 +91,9 @@ class MemoryChangelog:
             for offset in range(table.recovery_start(q) or 0, len(records)):
                 table.recovered(q, [records[offset]], offset + 1)
             _, clock = table.recovery_done(q)
-            if clock is not None and int(clock.split(b" ")[0]) >= 0:
-                clocks[q] = int(clock.split(b" ")[0])
+            day = None if clock is None else decode_progress(clock)[0]
+            if day is not None:
+                clocks[q] = day
         return clocks
 
 
