@@ -194,6 +194,37 @@ def pause_limit(copies: Mapping[int, Mapping[int, int]], eod_partitions: int) ->
     return max(known.values()) if len(known) >= eod_partitions else None
 
 
+@dataclass
+class Ahead:
+    """The records this worker routed stamped at or after the pause limit (``pause_limit``):
+    the gates will hold them until the earliest waiting close is applied. Back-pressure
+    engages once they exceed ``bound``: below it, a backlog's next day is routed while the
+    current one closes (taking it a day at a time cost a 10-day stream a quarter of its
+    rate); above it, memory is what bounds. Counted from when the limit is known: records
+    routed while it was not (an eod partition's copy still unread) are not counted."""
+
+    bound: int
+    limit: int | None = None
+    stamps: list[int] = field(default_factory=list)  # of the records routed at or after the limit
+
+    def moved(self, limit: int | None) -> None:
+        """The pause limit now: a later one (a close applied) keeps only the records still ahead."""
+        if limit is not None and limit != self.limit:
+            self.stamps = [ts for ts in self.stamps if ts >= limit]
+        self.limit = limit
+
+    def routed(self, ts: int) -> bool:
+        """A record stamped ``ts`` was routed; True: the bound is passed, its partition stops here."""
+        if self.limit is None or ts < self.limit:
+            return False
+        self.stamps.append(ts)
+        return len(self.stamps) > self.bound
+
+    def full(self) -> bool:
+        """Partitions read up to the limit must pause."""
+        return self.limit is not None and len(self.stamps) >= self.bound
+
+
 def committable(acked: list[int], base: int | None) -> int | None:
     """The routed offset a worker may commit: the end of the run of acknowledged offsets
     that starts exactly at ``base`` (the committed offset, or the first offset read since

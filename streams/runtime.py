@@ -38,7 +38,7 @@ from scoring.parsing import parse
 from scoring.rules import Rules
 from streams import changelog
 from streams.frames import Routed, Watermarks, decode, encode
-from streams.gate import FramePolicy, committable, pause_limit
+from streams.gate import Ahead, FramePolicy, committable, pause_limit
 from streams.kafka_config import (
     changelog_topic,
     consumer_options,
@@ -186,6 +186,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         # (when routed, day, eod partition, Kafka timestamp) of the eods routed in the last round trip
         self._fresh_eods: list[tuple[float, int, int, int]] = []
         self.n_eod = partition_counts[self.eod_topic]  # every eod is written to each: its copies
+        self.ahead = Ahead(settings.hold_records)  # routed records the waiting close will hold
         self.held_peak = 0  # the most records the gates have held at once
         self.stopping = asyncio.Event()
 
@@ -254,17 +255,17 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             await self._commit()
 
     def _route_paced(self, records: list[Any]) -> None:
-        """Route fetched input records in order, but each partition only up to its first
-        record stamped at or after the pause limit (``_pace``); the rest is read again
-        once the partition resumes (seek back), so the gates hold at most one record per
-        partition and limit."""
-        limit = self._pause_limit()
+        """Route fetched input records in order, but once more than ``hold_records`` were
+        routed at or after the pause limit (``_pace``), each partition only up to its first
+        such record; the rest is read again once the partition resumes (seek back), so the
+        gates hold at most the bound and one record per partition and limit."""
+        self.ahead.moved(self._pause_limit())
         stopped: dict[tuple[str, int], int] = {}
         for m in records:
             if (m.topic, m.partition) in stopped:
                 continue
             self._route(m)
-            if limit is not None and m.timestamp >= limit:
+            if self.ahead.routed(m.timestamp):
                 stopped[(m.topic, m.partition)] = m.offset + 1
         for (topic, partition), offset in stopped.items():
             tp = TopicPartition(topic, partition)
@@ -281,22 +282,25 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         return pause_limit(copies, self.n_eod)
 
     def _pace(self) -> None:
-        """Back-pressure: pause the input partitions read up to the earliest day whose close
-        waits in this worker, or whose eod was just routed (the scorer learns of it a round
-        trip later): what they would bring next is stamped after that eod, and would be
-        held in memory until the close is applied. They resume once it is. While records
-        wait for the eod partitions to be read, every other input partition is paused. So a
-        backlog, whose eods are all read first, is taken a day at a time; with
-        ``_route_paced`` the gates hold about one record per input partition and day.
+        """Back-pressure: once more than ``hold_records`` were routed ahead of the earliest
+        day whose close waits in this worker, or whose eod was just routed (the scorer
+        learns of it a round trip later), pause the input partitions read up to that day:
+        what they would bring next is stamped after its eod, and would be held in memory
+        until the close is applied. They resume once it is. While records wait for the eod
+        partitions to be read, every other input partition is paused. So a backlog, whose
+        eods are all read first, overlaps a day's close with routing the next while the
+        bound allows, and with ``_route_paced`` the gates hold at most the bound and about
+        one record per input partition and day (a bound of 0: a day at a time).
         Eod partitions are never paused. The limit is the latest of the day's eod copies,
         known once every eod partition's copy is (``gate.pause_limit``): no close, here or
         in another worker, can then wait for a partition paused here."""
         self.held_peak = max(self.held_peak, self.scorer.held())
         limit = self._pause_limit()
+        self.ahead.moved(limit)
         inputs = [tp for tp in self.assigned if tp.topic in self.inputs and tp.topic != self.eod_topic]
         if self._unrouted:
             ahead = set(inputs)
-        elif limit is not None:
+        elif limit is not None and self.ahead.full():
             ahead = {tp for tp in inputs if self.router.last_ts.get(source_of(tp.topic, tp.partition), -1) >= limit}
         else:
             ahead = set()

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep, committable, pause_limit
+from streams.gate import Ack, Ahead, Apply, Close, CloseGate, FramePolicy, Keep, committable, pause_limit
 
 SOURCES = frozenset({"balances:0", "balances:1", "eod:0"})
 D1, D2 = 20_000, 20_001  # day ordinals
@@ -214,3 +214,26 @@ def test_inputs_pause_at_the_latest_copy_of_the_earliest_day_once_every_copy_is_
     assert pause_limit({5: {0: 100, 1: 90}, 6: {1: 200}}, eod_partitions=2) == 100
     assert pause_limit({5: {0: 100}, 6: {0: 200, 1: 210}}, eod_partitions=2) is None  # day 5's copy 1 unknown
     assert pause_limit({}, eod_partitions=2) is None
+
+
+def test_inputs_pause_only_once_more_records_than_the_bound_were_routed_ahead_of_the_limit() -> None:
+    ahead = Ahead(bound=2)
+    assert not ahead.routed(500)  # no limit known: nothing is ahead of it
+    ahead.moved(100)
+    assert [ahead.routed(ts) for ts in (50, 100, 300)] == [False, False, False]  # 50: before the limit
+    assert ahead.full()  # two ahead: at the bound, partitions at the limit pause
+    assert ahead.routed(200)  # the third passes the bound: its partition stops there
+    # the close applied, the limit moves to the next day: only what is still ahead counts
+    ahead.moved(250)
+    assert ahead.stamps == [300] and not ahead.full()
+    ahead.moved(None)  # no limit: nothing pauses, what was counted stays
+    assert not ahead.full() and not ahead.routed(400)
+    ahead.moved(250)
+    assert ahead.stamps == [300]
+
+
+def test_a_bound_of_zero_takes_a_backlog_a_day_at_a_time() -> None:
+    ahead = Ahead(bound=0)
+    ahead.moved(100)
+    assert ahead.full()  # pause partitions read up to the limit at once
+    assert not ahead.routed(99) and ahead.routed(100)  # the first record at the limit stops its partition
