@@ -110,21 +110,19 @@ class Balances:
 class Flows:
     """Per-day sums of transaction flows (fields DEBITS..INITIATED) with running totals.
 
-    ``_cum[i]`` holds the totals of all days up to and including ``days[i]``; ``_base`` the
-    totals of the days already rolled off.
+    Running totals are kept per field (``_cum[k]``, one longer than ``days``): ``_cum[k][i]``
+    is field k's total of every day before ``days[i]``, the days already rolled off
+    included. Built column by column with ``itertools.accumulate`` (a decode builds them
+    for every customer at every close).
     """
 
-    __slots__ = ("_base", "_cum", "days", "rows")
+    __slots__ = ("_cum", "days", "rows")
 
     def __init__(self, days: list[Day] | None = None, rows: list[list[int]] | None = None) -> None:
         self.days: list[Day] = days or []
         self.rows: list[list[int]] = rows or []
-        self._base: list[int] = [0] * FIELDS
-        self._cum: list[list[int]] = []
-        running = self._base
-        for row in self.rows:
-            running = [a + b for a, b in zip(running, row, strict=True)]
-            self._cum.append(running)
+        columns = zip(*self.rows, strict=True) if self.rows else [()] * FIELDS
+        self._cum: list[list[int]] = [list(itertools.accumulate(c, initial=0)) for c in columns]
 
     def add(self, day: Day, amounts: tuple[int, int, int, int, int, int]) -> None:
         days = self.days
@@ -134,27 +132,26 @@ class Flows:
             if i == len(days) or days[i] != day:
                 days.insert(i, day)
                 self.rows.insert(i, [0] * FIELDS)
-                self._cum.insert(i, list(self._cum[i - 1] if i else self._base))
+                for cum in self._cum:
+                    cum.insert(i + 1, cum[i])
         row = self.rows[i]
         for k in range(FIELDS):
-            row[k] += amounts[k]
-        for j in range(i, len(days)):
-            cum = self._cum[j]
-            for k in range(FIELDS):
-                cum[k] += amounts[k]
-
-    def _through(self, d: Day) -> list[int]:
-        i = bisect_right(self.days, d) - 1
-        return self._cum[i] if i >= 0 else self._base
+            amount = amounts[k]
+            if amount:
+                row[k] += amount
+                cum = self._cum[k]
+                for j in range(i + 1, len(cum)):
+                    cum[j] += amount
 
     def total(self, first: Day, last: Day) -> list[int]:
         """Per-field sums over the days first..last inclusive."""
-        hi, lo = self._through(last), self._through(first - 1)
-        return [a - b for a, b in zip(hi, lo, strict=True)]
+        hi, lo = bisect_right(self.days, last), bisect_right(self.days, first - 1)
+        return [cum[hi] - cum[lo] for cum in self._cum]
 
     def field_total(self, first: Day, last: Day, field: int) -> int:
         """One field's sum over the days first..last inclusive."""
-        return self._through(last)[field] - self._through(first - 1)[field]
+        cum = self._cum[field]
+        return cum[bisect_right(self.days, last)] - cum[bisect_right(self.days, first - 1)]
 
     def latest_initiated(self, upto: Day) -> Day | None:
         """The latest retained day <= upto with a customer-initiated transaction."""
@@ -171,8 +168,9 @@ class Flows:
         if i == 0:
             return []
         active = [d for d, row in zip(self.days[:i], self.rows[:i], strict=True) if row[INITIATED]]
-        self._base = self._cum[i - 1]
-        del self.days[:i], self.rows[:i], self._cum[:i]
+        del self.days[:i], self.rows[:i]
+        for cum in self._cum:
+            del cum[:i]
         return active
 
     def to_list(self) -> list[list[int]]:
@@ -180,7 +178,7 @@ class Flows:
 
     @classmethod
     def from_list(cls, v: list[Any]) -> Flows:
-        return cls(_undeltas([r[0] for r in v]), [list(r[1:]) for r in v])
+        return cls(_undeltas([r[0] for r in v]), [r[1:] for r in v])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Flows) and self.to_list() == other.to_list()
