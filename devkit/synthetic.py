@@ -63,6 +63,13 @@ class _Customer:
     twist_day: int  # when the persona's story starts
 
 
+def _json(value: object) -> bytes:
+    """``value`` as JSON, in a bytes object of its own size: orjson's own result keeps the
+    1 KiB buffer it wrote into, so a day of records held for shuffling took 3.3 KB each
+    (1.8 GB for 100,000 customers, against 250 MB)."""
+    return bytes(memoryview(orjson.dumps(value)))
+
+
 def _money(x: float) -> str:
     return f"{max(x, 0.0):.2f}"
 
@@ -117,7 +124,7 @@ class SyntheticBank:
             order = self.rng.permutation(len(todays))  # customers interleave within a day
             for k in order:
                 yield from self._maybe_spoil(todays[int(k)], day)
-            yield Record(topics.EOD, None, orjson.dumps({"event_id": f"eod-{day}", "business_date": day.isoformat()}))
+            yield Record(topics.EOD, None, _json({"event_id": f"eod-{day}", "business_date": day.isoformat()}))
 
     # --- one customer-day -------------------------------------------------------------
 
@@ -140,7 +147,7 @@ class SyntheticBank:
             "kind": kind,
             "counterparty_bank": bank,
         }
-        return Record(topics.TRANSACTIONS, c.cid.encode(), orjson.dumps(value))
+        return Record(topics.TRANSACTIONS, c.cid.encode(), _json(value))
 
     def _balance(self, c: _Customer, day: date, account: str, product: str, amount: float) -> Record:
         value = {
@@ -152,7 +159,7 @@ class SyntheticBank:
             "balance": _money(amount),
             "currency": "CNY",
         }
-        return Record(topics.BALANCES, c.cid.encode(), orjson.dumps(value))
+        return Record(topics.BALANCES, c.cid.encode(), _json(value))
 
     def _profile(self, c: _Customer, day: date) -> Record:
         value = {
@@ -163,7 +170,7 @@ class SyntheticBank:
             "rm_id": f"RM{int(self.rng.integers(1, 40)):03d}" if c.corporate or c.savings > 100_000 else None,
             "tier_override": None,
         }
-        return Record(topics.CUSTOMERS, c.cid.encode(), orjson.dumps(value))
+        return Record(topics.CUSTOMERS, c.cid.encode(), _json(value))
 
     def _day(self, c: _Customer, d: int, day: date) -> list[Record]:
         rng = self.rng
@@ -230,4 +237,4 @@ class SyntheticBank:
             if "ts" in value:
                 value["ts"] = old + value["ts"][10:]
                 value["event_id"] = self._id()
-                yield Record(record.topic, record.key, orjson.dumps(value))
+                yield Record(record.topic, record.key, _json(value))
