@@ -45,6 +45,7 @@ from bench.pipeline import (
     changelog_records,
     latency,
     percentiles,
+    pipeline,
     produce,
     redis_commands,
     start_worker,
@@ -68,22 +69,6 @@ def core_rate(records: list[Record]) -> float:
     events = sum(1 for r in records if r.topic is not topics.EOD)
     _, both, _, _ = core.one_run(records, rules)
     return events / both
-
-
-def pipeline(stack: Stack, records: list[Record], workers: int, days: int) -> tuple[float, float, float, float]:
-    """(events/s, CPU µs per event, peak RSS MiB, records held at most) of ``workers``
-    working off the backlog."""
-    env = stack.env(f"w{workers}")
-    settings = Settings.from_env(env)
-    kafka_admin.ensure_topics(settings)
-    customer, eods = produce(settings, records)
-    procs = [start_worker(env, stack.workdir / f"{env['TIERSTREAM_APP_ID']}-{i}.log") for i in range(workers)]
-    try:
-        run = work_off(procs, customer + eods, days * settings.partitions, timeout=1800)
-    finally:
-        for w in procs:
-            w.stop()
-    return customer / run.seconds, run.cpu / customer * 1e6, run.peak_rss, run.held_peak
 
 
 @dataclass
