@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 import redis
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from devkit import devstack
 from devkit.synthetic import Record
@@ -120,24 +120,35 @@ def environment(broker: str, redis_url: str, tag: str, workdir: Path, partitions
 
 
 def produce(settings: Settings, records: Iterable[Record]) -> tuple[int, int]:
-    """Send records in order (an eod to every eod partition); (customer records, eod records)."""
-    producer = kafka_admin.producer(settings)
+    """Send records in order (an eod to every eod partition); (customer records, eod
+    records). Every send must be acknowledged: a benchmark that lost some of its input
+    would wait for them for ever (a slow broker let a million records expire once)."""
+    producer = KafkaProducer(
+        bootstrap_servers=settings.bootstrap,
+        linger_ms=5,
+        acks="all",
+        client_id="tierstream-bench",
+        delivery_timeout_ms=3_600_000,  # a broker busy storing millions of records is slow, not gone
+    )
     eod_partitions = kafka_admin.partition_counts(settings, [topics.EOD.full_name(settings.topic_prefix)])
     n_eod = next(iter(eod_partitions.values()))
     customer = eods = 0
+    failed: list[BaseException] = []
     try:
         for r in records:
             name = r.topic.full_name(settings.topic_prefix)
             if r.topic is topics.EOD:
                 for p in range(n_eod):
-                    producer.send(name, value=r.value, partition=p)
+                    producer.send(name, value=r.value, partition=p).add_errback(failed.append)
                 eods += n_eod
             else:
-                producer.send(name, key=r.key, value=r.value)
+                producer.send(name, key=r.key, value=r.value).add_errback(failed.append)
                 customer += 1
         producer.flush()
     finally:
         producer.close()
+    if failed:
+        raise SystemExit(f"{len(failed):,} records could not be produced, the first: {failed[0]!r}")
     return customer, eods
 
 
