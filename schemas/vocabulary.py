@@ -34,6 +34,7 @@ class Reason(StrEnum):
     UNKNOWN_CURRENCY = "unknown_currency"
     UNKNOWN_TIER = "unknown_tier"
     LATE = "late"
+    FUTURE = "future"
 
 
 class Direction(StrEnum):

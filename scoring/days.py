@@ -14,6 +14,10 @@ from zoneinfo import ZoneInfo
 Day = int
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# The days an event or eod may fall on: the calendar's, less its last (a close moves the
+# clock to the next day, and 9999-12-31 has none).
+FIRST_DAY = date.min.toordinal()
+LAST_DAY = date.max.toordinal() - 1
 _US_PER_DAY = 86_400_000_000
 
 # RFC 3339 date-time; fractional digits beyond microseconds are accepted and ignored.

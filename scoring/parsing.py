@@ -19,7 +19,7 @@ import orjson
 
 from schemas.topics import BALANCES, CUSTOMERS, EOD, TRANSACTIONS, Topic
 from schemas.vocabulary import ASSET_PRODUCTS, DIRECTIONS, KINDS, LIABILITY_PRODUCTS, Reason
-from scoring.days import parse_day, parse_instant
+from scoring.days import FIRST_DAY, LAST_DAY, Day, parse_day, parse_instant
 from scoring.events import Balance, EndOfDay, Event, Profile, Rejected, Transaction
 from scoring.money import convert_cents
 from scoring.rules import Rules
@@ -56,10 +56,38 @@ def decode(raw: bytes | None) -> Any:
 
 
 def _decode_exact(raw: bytes) -> Any:
+    """What orjson refused (integers beyond 64 bits, lone surrogates, nesting deeper than
+    1,024 levels, bad JSON), or a value with money as floats, decoded by the standard
+    library with numbers exact; values orjson would refuse for their content stay refused."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_raise_constant)
+        value = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_raise_constant)
+    except RecursionError:
+        raise _Invalid(Reason.INVALID_JSON, "not valid JSON: nested deeper than the decoder accepts") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise _Invalid(Reason.INVALID_JSON, f"not valid JSON: {e}") from None
+    if b"\\u" in raw and _has_lone_surrogate(value):  # only an escape can write one
+        raise _Invalid(Reason.INVALID_JSON, "not valid JSON text: a string holds a lone surrogate")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string of a decoded value (keys included) holds a lone surrogate (it is
+    no Unicode text: nothing downstream could encode it). Iterative: the value may be nested
+    as deep as the decoder allows."""
+    stack = [value]
+    while stack:
+        x = stack.pop()
+        if type(x) is dict:
+            stack += x.keys()
+            stack += x.values()
+        elif type(x) is list:
+            stack += x
+        elif type(x) is str:
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def customer_of(raw: bytes | None) -> str | None:
@@ -94,14 +122,26 @@ def _enum(v: dict[str, Any], key: str, allowed: Collection[str]) -> str:
     return x
 
 
-def _instant(v: dict[str, Any]) -> tuple[str, int]:
+def _instant(v: dict[str, Any], rules: Rules) -> tuple[str, int, Day]:
+    """The event's ``ts`` as written, as an instant, and its day in the rules' zone."""
     x = v.get("ts")
     if type(x) is not str:
         raise _Invalid(Reason.SCHEMA, "ts: required, an RFC 3339 date-time with an offset")
     try:
-        return x, parse_instant(x)
+        at = parse_instant(x)
+        day = rules.zone.day_of(at)
     except ValueError as e:
         raise _Invalid(Reason.SCHEMA, f"ts: {e}") from None
+    except OverflowError:  # an offset moved it out of the years 1-9999
+        raise _Invalid(Reason.SCHEMA, "ts: outside the calendar (years 1 to 9999)") from None
+    return x, at, _in_calendar("ts", day)
+
+
+def _in_calendar(key: str, day: Day) -> Day:
+    """``day`` if it is a calendar day with a next day (``FIRST_DAY``, ``LAST_DAY``)."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise _Invalid(Reason.SCHEMA, f"{key}: its day must be within 0001-01-01 to 9999-12-30 (a day with a next day)")
+    return day
 
 
 def money_cents(x: Any) -> int | None:
@@ -169,17 +209,17 @@ def _rate(code: str, rules: Rules) -> Fraction:
 
 def _profile(v: dict[str, Any], rules: Rules) -> Profile:
     event_id, customer_id = _str(v, "event_id"), _str(v, "customer_id")
-    ts, at = _instant(v)
+    ts, at, day = _instant(v, rules)
     segment = _enum(v, "segment", rules.segments.keys())
     rm_id, override = _nullable(v, "rm_id"), _nullable(v, "tier_override")
     if override is not None and not rules.tier_exists(segment, override):
         raise _Invalid(Reason.UNKNOWN_TIER, f"tier_override {override!r} is not a tier of the {segment} ladder")
-    return Profile(event_id, customer_id, ts, at, rules.zone.day_of(at), segment, rm_id, override)
+    return Profile(event_id, customer_id, ts, at, day, segment, rm_id, override)
 
 
 def _balance(v: dict[str, Any], rules: Rules) -> Balance:
     event_id, customer_id, account_id = _str(v, "event_id"), _str(v, "customer_id"), _str(v, "account_id")
-    ts, at = _instant(v)
+    ts, at, day = _instant(v, rules)
     product = v.get("product")
     if product in ASSET_PRODUCTS:
         liability = False
@@ -194,12 +234,12 @@ def _balance(v: dict[str, Any], rules: Rules) -> Balance:
         raise _Invalid(Reason.SCHEMA, "balance: must be >= 0 (for loans and cards: the amount owed)")
     code = _currency(v)
     amount = convert_cents(cents, _rate(code, rules))
-    return Balance(event_id, customer_id, ts, at, rules.zone.day_of(at), account_id, product, liability, amount)
+    return Balance(event_id, customer_id, ts, at, day, account_id, product, liability, amount)
 
 
 def _transaction(v: dict[str, Any], rules: Rules) -> Transaction:
     event_id, customer_id, account_id = _str(v, "event_id"), _str(v, "customer_id"), _str(v, "account_id")
-    ts, at = _instant(v)
+    ts, at, day = _instant(v, rules)
     cents = _money(v, "amount")
     if cents <= 0:
         raise _Invalid(Reason.SCHEMA, "amount: must be > 0")
@@ -213,7 +253,7 @@ def _transaction(v: dict[str, Any], rules: Rules) -> Transaction:
         customer_id,
         ts,
         at,
-        rules.zone.day_of(at),
+        day,
         account_id,
         amount,
         direction == "debit",
@@ -228,7 +268,7 @@ def _eod(v: dict[str, Any], rules: Rules) -> EndOfDay:
     if type(date) is not str:
         raise _Invalid(Reason.SCHEMA, "business_date: required, a YYYY-MM-DD date")
     try:
-        return EndOfDay(event_id, parse_day(date))
+        return EndOfDay(event_id, _in_calendar("business_date", parse_day(date)))
     except ValueError as e:
         raise _Invalid(Reason.SCHEMA, f"business_date: {e}") from None
 

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from schemas.topics import Topic
+from schemas.vocabulary import Reason
 from scoring.clock import Clock
-from scoring.days import Day
+from scoring.days import Day, format_day
 from scoring.events import EndOfDay, Rejected
 from scoring.outputs import Output, Source, dead_letter
 from scoring.parsing import parse
@@ -50,6 +51,14 @@ class Processor:
         if isinstance(event, Rejected):
             return self._rejected(source, event, lookup)
         if isinstance(event, EndOfDay):
+            if clock.skips_too_far(event.business_date, self.rules):
+                assert clock.closed is not None
+                error = (
+                    f"business_date {format_day(event.business_date)} is more than allowed_future_days "
+                    f"({self.rules.allowed_future_days}) after closed day {format_day(clock.closed)}"
+                )
+                value = {"event_id": event.event_id, "business_date": format_day(event.business_date)}
+                return self._rejected(source, Rejected(Reason.FUTURE, error, value), lookup)
             self.counters.accepted += 1
             return event
         step = apply_event(lookup(event.customer_id), event, source, clock, self.rules)

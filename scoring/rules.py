@@ -19,6 +19,7 @@ from scoring.days import Zone
 from scoring.money import Number, decimal_to_fraction
 
 DEFAULT_WINDOWS = (7, 30, 90)
+DEFAULT_FUTURE_DAYS = 31  # allowed_future_days when the rules file leaves it out
 
 # Metrics of SPEC section 4. Windowed kinds take any N >= 1 (``aum_avg_60d``).
 WINDOWED_AMOUNTS = ("aum_avg", "loan_avg", "debits", "credits", "fee_income", "external_outflow")
@@ -126,6 +127,7 @@ class Rules:
     fx: Mapping[str, Fraction]  # includes the base currency at 1
     own_bank: str
     allowed_lateness_days: int
+    allowed_future_days: int  # how far ahead of the clock an event or eod may be (``Clock.is_future``)
     default_segment: str
     deposit_spread_bp: Fraction
     loan_spread_bp: Fraction
@@ -292,6 +294,7 @@ def rules_from_mapping(doc: Any) -> Rules:
     fx[base] = Fraction(1)
     own_bank = _str(_get(m, "own_bank", ""), "own_bank")
     lateness = _int(_get(m, "allowed_lateness_days", ""), "allowed_lateness_days", 0)
+    future = _int(m.get("allowed_future_days", DEFAULT_FUTURE_DAYS), "allowed_future_days", 1)
     spreads = _mapping(_get(m, "spreads", ""), "spreads")
     dsp = _dec(_get(spreads, "deposit_spread_bp", "spreads."), "spreads.deposit_spread_bp")
     lsp = _dec(_get(spreads, "loan_spread_bp", "spreads."), "spreads.loan_spread_bp")
@@ -332,6 +335,7 @@ def rules_from_mapping(doc: Any) -> Rules:
         fx=fx,
         own_bank=own_bank,
         allowed_lateness_days=lateness,
+        allowed_future_days=future,
         default_segment=default_segment,
         deposit_spread_bp=dsp,
         loan_spread_bp=lsp,

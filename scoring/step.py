@@ -46,12 +46,21 @@ class Step:
 def apply_event(state: CustomerState | None, event: CustomerEvent, source: Source, clock: Clock, rules: Rules) -> Step:
     """Apply one valid customer event: late -> dead letter, duplicate -> ignored,
     otherwise evolve the state and decide as of the as-of day."""
-    if clock.is_late(event.day, rules):
-        closed = format_day(clock.closed) if clock.closed is not None else ""
-        error = f"event day {format_day(event.day)} is past the lateness allowance of closed day {closed}"
+    if clock.is_late(event.day, rules) or clock.is_future(event.day, rules):
+        assert clock.closed is not None  # nothing is late or future before the first close
+        closed = format_day(clock.closed)
+        if clock.is_late(event.day, rules):
+            reason = Reason.LATE
+            error = f"event day {format_day(event.day)} is past the lateness allowance of closed day {closed}"
+        else:
+            reason = Reason.FUTURE
+            error = (
+                f"event day {format_day(event.day)} is more than allowed_future_days ({rules.allowed_future_days}) "
+                f"after the day after closed day {closed}"
+            )
         value = {"customer_id": event.customer_id, "event_id": event.event_id, "ts": event.ts}
         segment = state.segment if state is not None else None
-        return Step(state, [dead_letter(source, Reason.LATE, error, value, segment, rules)], Verdict.DEAD_LETTER, False)
+        return Step(state, [dead_letter(source, reason, error, value, segment, rules)], Verdict.DEAD_LETTER, False)
     seen_on = state.seen.get(event.event_id) if state is not None else None
     if seen_on is not None and not clock.is_late(seen_on, rules):
         # an id seen on a day that is late by now counts as forgotten (``prune``), whether

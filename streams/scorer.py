@@ -281,11 +281,17 @@ class Scorer:
 
     def _eod(self, q: int, record: Routed) -> EndOfDay | None:
         """The eod a copy carries, or None if it carries none. One copy of each eod record
-        (partition 0's) is counted, and dead-lettered if it is bad."""
+        (partition 0's) is counted, and dead-lettered if it is bad. It is judged (``future``)
+        by the latest day closed or waiting to close here: the clock the eods before it
+        leave, as the core, taking one eod at a time, would have it."""
+        waiting = [w.day for w in self.partition(q).gate.waiting]
+        clock = Clock(max([*waiting, self.clocks[q]] if q in self.clocks else waiting, default=None))
         if q != 0:
             parsed = parse(topics.EOD, record.raw, self.rules)
-            return parsed if isinstance(parsed, EndOfDay) else None
-        result = self.core.record(topics.EOD, _source(record), self._lookup, self._clock(q))
+            if isinstance(parsed, EndOfDay) and not clock.skips_too_far(parsed.business_date, self.rules):
+                return parsed
+            return None
+        result = self.core.record(topics.EOD, _source(record), self._lookup, clock)
         if isinstance(result, EndOfDay):
             return result
         self._publish(None, self._stamp(result.outputs))

@@ -139,6 +139,28 @@ def test_a_close_waits_for_a_lagging_input_partition_and_holds_what_comes_after_
     asyncio.run(run())
 
 
+def test_an_eod_far_ahead_of_a_waiting_close_is_a_future_dead_letter_and_closes_nothing() -> None:
+    """An eod is judged by the days closed or waiting to close in the partition, as the
+    core, taking one eod at a time, judges it: a mistyped year read while the first close
+    still waits must not become a close of some 13,000 days."""
+
+    async def run() -> None:
+        topo = Topology(RULES)
+        await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0)
+        await topo.produce(topics.EOD, eod("2026-11-02"), T0 + 10)
+        await topo.produce(topics.EOD, eod("2062-11-03"), T0 + 20)  # while 11-02's close waits
+        await topo.produce(topics.EOD, eod("2026-11-04"), T0 + 30)
+        topo.watermarks(all_marks(topo, T0 + 40))
+        await topo.score()
+        assert topo.clocks == {q: parse_day("2026-11-04") for q in range(topo.partitions)}
+        (dead,) = topo.outputs.values(topics.DEAD_LETTERS)  # counted once, by partition 0's copy
+        assert (dead["reason"], dead["causation_id"]) == ("future", "eod-2062-11-03")
+        counters = topo.scorer.core.counters
+        assert counters.records_in == counters.accepted + counters.duplicates + sum(counters.dead_letters.values())
+
+    asyncio.run(run())
+
+
 def test_outputs_kafka_never_acknowledged_are_sent_again_by_the_partitions_next_owner(
     stores: Callable[[], Path | None],
 ) -> None:

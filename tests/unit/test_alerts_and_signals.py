@@ -138,7 +138,9 @@ def test_dormancy_after_ninety_days_without_customer_activity() -> None:
     bank.balance("c1", "2026-11-01", "60000")  # gold (rank 1 >= min_tier_rank 1)
     bank.txn("c1", "2026-11-01", "12.00", kind="fee")  # fees and interest are not activity
     bank.eod("2026-11-01")
-    # days_since_activity = X - 2026-11-01 (first event day); X = D + 1
+    # days_since_activity = X - 2026-11-01 (first event day); X = D + 1 (eods at most
+    # allowed_future_days = 31 apart)
+    assert signals(bank.eod("2026-12-01") + bank.eod("2026-12-31"), "dormancy") == []
     assert signals(bank.eod("2027-01-28"), "dormancy") == []  # X = 2027-01-29: 89 days
     [s] = signals(bank.eod("2027-01-29"), "dormancy")  # X = 2027-01-30: 90 days
     assert s["days_since_activity"] == 90 and s["severity"] == "low"

@@ -72,6 +72,35 @@ def test_late_events_are_dead_letters() -> None:
     assert profile["reason"] == "late"
 
 
+def test_events_too_far_ahead_of_the_clock_are_future_dead_letters() -> None:
+    bank = Bank()
+    bank.balance("c0", "2030-01-01", "100")  # nothing is future before the first close
+    assert bank.engine.counters.dead_letters == {}
+    bank.balance("c1", "2026-11-01", "100")
+    bank.eod("2026-11-10")
+    # allowed_future_days = 31: day(ts) > 11-10 + 1 + 31 = 12-12 is future; 12-12 is accepted
+    [future] = bank.balance("c1", "2026-12-13", "5", event_id="ahead")
+    assert (future["type"], future["reason"], future["causation_id"]) == ("dead_letter", "future", "ahead")
+    assert "allowed_future_days (31)" in future["error"] and future["segment"] == "retail"
+    assert not of_type(bank.balance("c1", "2026-12-12", "7"), "dead_letter")
+    assert bank.engine.counters.dead_letters == {"future": 1} and bank.engine.counters.accepted == 4
+    [profile] = bank.profile("c1", "2062-11-02")  # profiles too
+    assert profile["reason"] == "future"
+
+
+def test_an_eod_that_would_skip_too_many_days_is_a_future_dead_letter() -> None:
+    bank = Bank(rules_with(allowed_future_days=5))
+    bank.balance("c1", "2026-11-01", "100")
+    bank.eod("2026-11-01")
+    [future] = bank.eod("2062-11-07")  # a mistyped year: nothing is closed
+    assert (future["reason"], future["causation_id"]) == ("future", "eod-2062-11-07")
+    assert bank.engine.clock.closed == parse_day("2026-11-01") and bank.engine.counters.days_closed == 1
+    [future] = bank.eod("2026-11-07")  # six days after the closed day: one too many
+    assert future["reason"] == "future" and bank.engine.clock.closed == parse_day("2026-11-01")
+    bank.eod("2026-11-06")  # five: closes 11-02 to 11-06
+    assert bank.engine.clock.closed == parse_day("2026-11-06") and bank.engine.counters.dead_letters == {"future": 2}
+
+
 def test_late_correction_changes_history_but_not_judged_days() -> None:
     bank = Bank(by_aum(grace=5, protection=0))
     bank.balance("c1", "2026-11-01", "60000")

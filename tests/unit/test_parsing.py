@@ -75,6 +75,12 @@ def test_offset_moves_the_business_day() -> None:
         (b"", "invalid_json"),
         (b"[1, 2]", "schema"),
         (b'"a string"', "schema"),
+        (b'{"a":' * 5000 + b"1" + b"}" * 5000, "invalid_json"),  # deeper than the decoder accepts
+        (b"[" * 100_000, "invalid_json"),
+        (b'{"event_id": "\\ud800", "customer_id": "c1"}', "invalid_json"),  # a lone surrogate
+        (b'{"customer_id": "c1", "x": {"\\udfff": 1.5}}', "invalid_json"),  # in a key, beside a float
+        (b'{"customer_id": "c1", "x": 12345678901234567890123, "y": "\\ud83d"}', "invalid_json"),
+        (b'{"event_id": "\\ud83d\\ude00", "customer_id": "c1"}', "schema"),  # a pair is text
     ],
 )
 def test_undecodable_or_non_object_values(raw: bytes, expected: str) -> None:
@@ -179,7 +185,24 @@ def test_schema_is_checked_before_currency() -> None:
     assert reason(topics.BALANCES, with_(BALANCE, currency="JPY", balance="x")) == "schema"
 
 
+@pytest.mark.parametrize(
+    ("ts", "expected"),
+    [
+        ("9999-12-30T10:00:00Z", "ok"),
+        ("9999-12-31T10:00:00Z", "schema"),  # a day with no next day
+        ("9999-12-30T23:00:00-05:00", "schema"),  # its day in the rules' zone (UTC) is 9999-12-31
+        ("0001-01-01T00:00:00Z", "ok"),
+        ("0001-01-01T00:00:00+05:00", "schema"),  # before the calendar's first day
+    ],
+)
+def test_an_event_day_must_be_a_calendar_day_with_a_next_day(ts: str, expected: str) -> None:
+    for topic, value in ((topics.BALANCES, BALANCE), (topics.TRANSACTIONS, TXN), (topics.CUSTOMERS, PROFILE)):
+        assert reason(topic, with_(value, ts=ts)) == expected
+
+
 def test_eod_needs_a_real_date() -> None:
+    assert reason(topics.EOD, {"event_id": "e", "business_date": "9999-12-31"}) == "schema"
+    assert reason(topics.EOD, {"event_id": "e", "business_date": "9999-12-30"}) == "ok"
     assert reason(topics.EOD, {"event_id": "e", "business_date": "2026-13-01"}) == "schema"
     assert reason(topics.EOD, {"business_date": "2026-11-01"}) == "schema"
     assert reason(topics.EOD, {"event_id": "e", "business_date": "2026-11-01"}) == "ok"

@@ -25,6 +25,7 @@ def refused(mutate: Any) -> str:
 def test_default_rules_load() -> None:
     rules = load_rules()
     assert rules.version == "2026-11-01" and rules.windows == (7, 30, 90)
+    assert rules.allowed_future_days == 31  # the optional key's default
     assert [t.name for t in rules.segments["retail"].tiers] == ["mass", "gold", "platinum", "diamond", "private"]
 
 
@@ -37,6 +38,8 @@ def test_default_rules_load() -> None:
         (lambda d: d.update(timezone="Mars/Olympus"), "timezone"),
         (lambda d: d.update(default_segment="sme"), "default_segment"),
         (lambda d: d.update(allowed_lateness_days=-1), "allowed_lateness_days"),
+        (lambda d: d.update(allowed_future_days=0), "allowed_future_days: must be an integer >= 1"),
+        (lambda d: d.update(allowed_future_days="31"), "allowed_future_days"),
         (lambda d: d["fx"].update(USD="seven"), "fx.USD"),
         (lambda d: d["segments"]["retail"].update(upgrade_metric="wealth_score"), "segments.retail.upgrade_metric"),
         (lambda d: d["segments"]["retail"]["tiers"][0].update(min="10"), "segments.retail.tiers[0].min"),
