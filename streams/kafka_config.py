@@ -43,6 +43,10 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
         "rebalance_timeout_ms": 6_000 if tansu else 60_000,
         # a close of a million customers runs ~20 s between two fetches
         "max_poll_interval_ms": 300_000,
+        # static membership: a worker restarted under the same id within the session timeout
+        # gets its partitions back without a rebalance (a deploy, a crash); one that stops for
+        # good is noticed only when its session times out (it does not leave the group)
+        "group_instance_id": settings.instance_id,
     }
 
 

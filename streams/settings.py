@@ -31,6 +31,7 @@ class Settings:
     state_store: str = "memory"  # "memory" or "rocksdb" (streams.table)
     state_dir: Path | None = None  # the local store's directory (rocksdb); None: data_dir/state
     state_cache: int = 20_000  # decoded customers a rocksdb store keeps in memory
+    instance_id: str | None = None  # the consumer's static group membership (kafka_config)
     hold_records: int = 50_000  # records routed ahead of a waiting close before inputs pause (gate.Ahead)
 
     @classmethod
@@ -65,6 +66,7 @@ class Settings:
             state_store=store,
             state_dir=Path(env["TIERSTREAM_STATE_DIR"]) if env.get("TIERSTREAM_STATE_DIR") else None,
             state_cache=_int(env, "TIERSTREAM_STATE_CACHE", 20_000, low=1),
+            instance_id=env.get("TIERSTREAM_INSTANCE_ID") or None,
             hold_records=_int(env, "TIERSTREAM_HOLD_RECORDS", 50_000, low=0),
         )
 

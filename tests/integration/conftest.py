@@ -101,10 +101,13 @@ class WorkerProcess:
 def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     workers: list[WorkerProcess] = []
 
-    def start(partitions: int = 4, store: Path | None = None, hold: int | None = None) -> WorkerProcess:
+    def start(
+        partitions: int = 4, store: Path | None = None, hold: int | None = None, instance: str | None = None
+    ) -> WorkerProcess:
         """A worker; ``store``: with a RocksDB state store there (a cache of 50 customers,
         so most reads go to the store) and its log at INFO (it says what it recovered);
-        ``hold``: its TIERSTREAM_HOLD_RECORDS (back-pressure's bound)."""
+        ``hold``: its TIERSTREAM_HOLD_RECORDS (back-pressure's bound); ``instance``: its
+        TIERSTREAM_INSTANCE_ID (static group membership)."""
         bootstrap, flavor = broker
         env = {
             **os.environ,
@@ -119,6 +122,8 @@ def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str],
         }
         if hold is not None:
             env["TIERSTREAM_HOLD_RECORDS"] = str(hold)
+        if instance is not None:
+            env["TIERSTREAM_INSTANCE_ID"] = instance
         loglevel = os.environ.get("TS_LOGLEVEL", "WARNING")
         if store is not None:
             env.update(TIERSTREAM_STATE_STORE="rocksdb", TIERSTREAM_STATE_DIR=str(store), TIERSTREAM_STATE_CACHE="50")

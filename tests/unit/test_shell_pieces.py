@@ -111,6 +111,9 @@ def test_the_worker_ships_fewer_batches_and_joins_faster_on_the_development_brok
         assert consumer["enable_auto_commit"] is False  # offsets follow checkpoints
         assert consumer["fetch_max_wait_ms"] == 10 and consumer["group_id"] == "tierstream"
         assert producer_options(settings)["acks"] == "all"
+        assert consumer["group_instance_id"] is None  # dynamic membership unless told
+    static = Settings.from_env({**env, "TIERSTREAM_INSTANCE_ID": "worker-0"})
+    assert consumer_options(static)["group_instance_id"] == "worker-0"
 
 
 def test_routed_offsets_are_committed_up_to_the_first_record_not_applied() -> None:
