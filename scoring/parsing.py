@@ -221,6 +221,8 @@ def _balance(v: dict[str, Any], rules: Rules) -> Balance:
     event_id, customer_id, account_id = _str(v, "event_id"), _str(v, "customer_id"), _str(v, "account_id")
     ts, at, day = _instant(v, rules)
     product = v.get("product")
+    if type(product) is not str:  # a list or an object would not even hash
+        product = None
     if product in ASSET_PRODUCTS:
         liability = False
     elif product in LIABILITY_PRODUCTS:

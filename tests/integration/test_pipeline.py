@@ -68,7 +68,7 @@ class Feeder:
             # not Kafka's partitioner, but one customer stays on one partition: order kept
             return (zlib.crc32(r.key or b"") + 1) % self.partitions
         if r.topic is topics.CUSTOMERS:
-            return len(r.value) % self.partitions  # by something else entirely
+            return len(r.value or b"") % self.partitions  # by something else entirely
         return None  # transactions: by key
 
     def send(self, batch: list[Record], eod: bool = False, drain: bool = True, timestamp_ms: int | None = None) -> None:
