@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -188,6 +190,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self.n_eod = partition_counts[self.eod_topic]  # every eod is written to each: its copies
         self.ahead = Ahead(settings.hold_records)  # routed records the waiting close will hold
         self.held_peak = 0  # the most records the gates have held at once
+        self._not_outputs = {self.routed, self.changelog}  # what ships while the outbox fault is armed
         self.stopping = asyncio.Event()
 
     # --- the loop ----------------------------------------------------------------------
@@ -320,8 +323,16 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         a record batch per partition it touches, and batches are what a broker pays for
         (Tansu's reads slow down with their number, see kafka_config)."""
         if self.sender.pending() and self._ship_due() == 0:
-            await self.sender.ship()
+            await self.sender.ship(self._not_outputs if self._crash_armed() else None)
             self._shipped_at = time.monotonic()
+
+    def _crash_armed(self) -> bool:
+        """Tests only (``TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS``): once the worker has made that
+        many outputs, outputs are held back, and the next commit makes the changelog (states,
+        outboxes, progress) durable and kills the process before any of them is sent: the
+        window the outboxes cover, on purpose."""
+        n = self.settings.crash_after_outputs
+        return n is not None and sum(self.scorer.core.counters.outputs.values()) >= n
 
     async def _eods_read(self) -> bool:
         """This worker has routed every eod its eod partitions hold now. Every eod is written
@@ -388,6 +399,10 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         for source, end in self.router.next_offset.items():
             topic, _, p = source.rpartition(":")
             offsets[TopicPartition(topic, int(p))] = end
+        if self._crash_armed():
+            await self.sender.flush(self._not_outputs)
+            log.warning("event=crash_injected outputs_held=%s", self.sender.pending())
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.local is not None:
             self.local.flush_begins()
         await self.sender.flush()

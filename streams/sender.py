@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -64,11 +64,17 @@ class Sender:
     def pending(self) -> bool:
         return bool(self._open or self._full)
 
-    async def ship(self) -> None:
-        """Hand every batch built so far to the producer (it sends them after its linger)."""
+    async def ship(self, topics: Collection[str] | None = None) -> None:
+        """Hand every batch built so far to the producer (it sends them after its linger);
+        ``topics``: only those of these topics (whole partitions: their order is kept)."""
         async with self._shipping:
-            batches, self._full = [*self._full, *self._open.values()], []
-            self._open = {}
+            if topics is None:
+                batches, self._full = [*self._full, *self._open.values()], []
+                self._open = {}
+            else:
+                batches = [b for b in [*self._full, *self._open.values()] if b.topic in topics]
+                self._full = [b for b in self._full if b.topic not in topics]
+                self._open = {k: b for k, b in self._open.items() if b.topic not in topics}
             for b in batches:
                 # closed: the producer sends it at once; an open one would wait out the
                 # producer's linger, and hold the next batch of its partition meanwhile
@@ -77,9 +83,10 @@ class Sender:
                 self._in_flight.add(future)
                 future.add_done_callback(partial(self._delivered, b))
 
-    async def flush(self) -> None:
-        """Ship, then wait until the broker has acknowledged every batch; raise if one failed."""
-        await self.ship()
+    async def flush(self, topics: Collection[str] | None = None) -> None:
+        """Ship (``topics``: as ``ship``), then wait until the broker has acknowledged every
+        batch shipped; raise if one failed."""
+        await self.ship(topics)
         if self._in_flight:
             await asyncio.wait(list(self._in_flight))
         self.check()

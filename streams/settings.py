@@ -32,6 +32,7 @@ class Settings:
     state_dir: Path | None = None  # the local store's directory (rocksdb); None: data_dir/state
     state_cache: int = 20_000  # decoded customers a rocksdb store keeps in memory
     instance_id: str | None = None  # the consumer's static group membership (kafka_config)
+    crash_after_outputs: int | None = None  # tests only: the outbox fault (Runtime._crash_armed)
     hold_records: int = 50_000  # records routed ahead of a waiting close before inputs pause (gate.Ahead)
 
     @classmethod
@@ -67,6 +68,7 @@ class Settings:
             state_dir=Path(env["TIERSTREAM_STATE_DIR"]) if env.get("TIERSTREAM_STATE_DIR") else None,
             state_cache=_int(env, "TIERSTREAM_STATE_CACHE", 20_000, low=1),
             instance_id=env.get("TIERSTREAM_INSTANCE_ID") or None,
+            crash_after_outputs=_int(env, "TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS", 0, low=1) or None,
             hold_records=_int(env, "TIERSTREAM_HOLD_RECORDS", 50_000, low=0),
         )
 

@@ -102,12 +102,16 @@ def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str],
     workers: list[WorkerProcess] = []
 
     def start(
-        partitions: int = 4, store: Path | None = None, hold: int | None = None, instance: str | None = None
+        partitions: int = 4,
+        store: Path | None = None,
+        hold: int | None = None,
+        instance: str | None = None,
+        **env_extra: str,
     ) -> WorkerProcess:
         """A worker; ``store``: with a RocksDB state store there (a cache of 50 customers,
         so most reads go to the store) and its log at INFO (it says what it recovered);
         ``hold``: its TIERSTREAM_HOLD_RECORDS (back-pressure's bound); ``instance``: its
-        TIERSTREAM_INSTANCE_ID (static group membership)."""
+        TIERSTREAM_INSTANCE_ID (static group membership); ``env_extra``: more of its environment."""
         bootstrap, flavor = broker
         env = {
             **os.environ,
@@ -124,6 +128,7 @@ def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str],
             env["TIERSTREAM_HOLD_RECORDS"] = str(hold)
         if instance is not None:
             env["TIERSTREAM_INSTANCE_ID"] = instance
+        env.update(env_extra)
         loglevel = os.environ.get("TS_LOGLEVEL", "WARNING")
         if store is not None:
             env.update(TIERSTREAM_STATE_STORE="rocksdb", TIERSTREAM_STATE_DIR=str(store), TIERSTREAM_STATE_CACHE="50")

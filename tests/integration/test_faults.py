@@ -1,5 +1,6 @@
 """Faults, with real processes: a worker SIGKILLed at a random point of a 200-customer,
-30-business-day stream (in the middle of a batch or of a close), then a replacement. What
+30-business-day stream (in the middle of a batch or of a close), or exactly after its
+states reached the changelog and before their outputs were sent, then a replacement. What
 the workers published and what Redis holds must be what the core decides for the same
 records: nothing lost, nothing counted twice (the customer views, metrics included, are the
 core's), outputs on the topics more than once only as exact copies (counted and printed).
@@ -68,12 +69,62 @@ def test_a_worker_killed_at_a_random_point_loses_nothing_and_counts_nothing_twic
                 feeder.send([eod], eod=True)
     feeder.drain()
     verify(bootstrap, redis_url, names, feeder, copies=True)
-    copies = {}
-    for t in topics.OUTPUTS:
-        published = Counter(v["event_id"] for v in read_all(bootstrap, t.full_name(names["topics"])))
-        copies[t.name] = sum(published.values()) - len(published)
+    copies = duplicate_outputs(bootstrap, names["topics"])
     print(
         f"FAULT sigkill seed={seed} day={kill_day} {'close' if in_close else 'batch'} delay={delay:.2f}s "
         f"inputs={feeder.engine.counters.records_in} lost=0 double_counted=0 duplicate_outputs={copies} "
         f"recovery_s={recovery:.1f}"
+    )
+
+
+def duplicate_outputs(bootstrap: str, prefix: str) -> dict[str, int]:
+    """Per output topic, the records beyond one per event_id."""
+    copies = {}
+    for t in topics.OUTPUTS:
+        published = Counter(v["event_id"] for v in read_all(bootstrap, t.full_name(prefix)))
+        copies[t.name] = sum(published.values()) - len(published)
+    return copies
+
+
+def test_a_crash_between_the_states_and_their_outputs_loses_no_output(
+    broker: tuple[str, str], redis_url: str, names: dict[str, str], start_worker: Any
+) -> None:
+    """The fault injection point (TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS, tests only): once the
+    worker has made 3,000 outputs it holds them back, makes the changelog durable — states,
+    their outboxes, the partitions' progress — and is killed without sending them. The
+    offsets were not committed, so its replacement reads those records again, but finds them
+    applied: the outputs reach the topics from the outboxes alone."""
+    bootstrap, _ = broker
+    partitions = 4
+    worker = start_worker(partitions, TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS="3000")
+    wait_for_assignment([worker], partitions)
+    feeder = Feeder(bootstrap, names["topics"], partitions, [worker])
+    crashed_at = None
+
+    def send(batch: list[Any], eod: bool = False) -> None:
+        nonlocal worker, crashed_at
+        try:
+            feeder.send(batch, eod=eod)
+        except AssertionError:  # the drain found the worker dead: the injected crash
+            if crashed_at is not None or worker.proc.poll() is None:
+                raise
+            assert "event=crash_injected outputs_held=True" in worker.log.read_text()
+            crashed_at = feeder.engine.clock.closed
+            worker = start_worker(partitions)
+            wait_for_assignment([worker], partitions)
+            feeder.workers = [worker]
+            feeder.records = settle(worker)
+
+    for phases, eod in days_of(scenario_bank(CUSTOMERS, DAYS).records()):
+        for batch in phases:
+            if batch:
+                send(batch)
+        if eod is not None:
+            send([eod], eod=True)
+    feeder.drain()
+    assert crashed_at is not None
+    verify(bootstrap, redis_url, names, feeder, copies=True)
+    print(
+        f"FAULT outbox crash after 3,000 outputs (clock {crashed_at}) inputs={feeder.engine.counters.records_in} "
+        f"lost=0 double_counted=0 duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])}"
     )

@@ -96,3 +96,19 @@ def test_the_offsets_acknowledged_are_known_per_partition() -> None:
         assert sender.acknowledged("other") == {0: 1}
 
     asyncio.run(run())
+
+
+def test_shipping_some_topics_keeps_the_others_batches_in_order() -> None:
+    async def run() -> None:
+        broker = Broker(batch_size=300)
+        sender = Sender(broker)
+        for i in range(6):
+            sender.append("log", 0, None, b"%03d" % i + b"x" * 60)
+            sender.append("out", 0, None, b"%03d" % i + b"y" * 60)
+        await sender.ship(topics={"log"})
+        assert {t for t, _, _ in broker.received} == {"log"} and sender.pending()
+        await sender.ship()
+        out = [v[:3] for t, _, values in broker.received if t == "out" for v in values]
+        assert out == [b"%03d" % i for i in range(6)]  # the full batch first, then the open one
+
+    asyncio.run(run())

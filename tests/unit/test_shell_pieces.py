@@ -114,6 +114,9 @@ def test_the_worker_ships_fewer_batches_and_joins_faster_on_the_development_brok
         assert consumer["group_instance_id"] is None  # dynamic membership unless told
     static = Settings.from_env({**env, "TIERSTREAM_INSTANCE_ID": "worker-0"})
     assert consumer_options(static)["group_instance_id"] == "worker-0"
+    # the outbox fault is off unless a test switches it on
+    assert kafka.crash_after_outputs is None
+    assert Settings.from_env({**env, "TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS": "5"}).crash_after_outputs == 5
 
 
 def test_routed_offsets_are_committed_up_to_the_first_record_not_applied() -> None:
