@@ -88,7 +88,6 @@ def _settings() -> Settings:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from streams import worker
 
-    sys.argv = ["tierstream", "worker"]  # Faust's Worker parses argv
     worker.run(_settings(), loglevel=args.loglevel)
     return 0
 

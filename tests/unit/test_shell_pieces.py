@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,23 @@ def test_routed_offsets_are_committed_up_to_the_first_record_not_applied() -> No
     assert offsets.committable() == {0: 14}
     offsets.forget(0)
     assert offsets.committable() == {}
+
+
+def test_a_worker_given_a_rules_file_that_fails_validation_stops_naming_the_field(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    rules = tmp_path / "rules.yaml"
+    text = Path("schemas/default_rules.yaml").read_text()
+    rules.write_text(text.replace("allowed_lateness_days: 7", "allowed_lateness_days: 7\nallowed_future_days: 0"))
+    env = {
+        **os.environ,
+        "TIERSTREAM_BROKER": "kafka://127.0.0.1:9",  # never reached: the rules come first
+        "TIERSTREAM_REDIS_URL": "redis://127.0.0.1:9/0",
+        "TIERSTREAM_RULES": str(rules),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"refused rules: {rules}: allowed_future_days: must be an integer >= 1" in done.stderr
