@@ -48,7 +48,7 @@ from streams.outbox import Stored, encode_stored
 from streams.routing import partition_of
 from streams.rules_file import load_rules
 from streams.scorer import Progress
-from streams.sender import Sender
+from streams.sender import Sender, stop_now
 from streams.settings import Settings
 
 
@@ -96,7 +96,7 @@ async def write_changelog(settings: Settings, pop: Population) -> None:
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
-        sender = Sender(producer)
+        sender = Sender(producer, stop_now)
         name = changelog_topic(settings)
         for q, values in enumerate(pop.values):
             for i, (key, value) in enumerate(values):

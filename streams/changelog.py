@@ -3,9 +3,10 @@
 Partition q of the changelog holds, for the customers of routed partition q, their latest
 table value (``streams.outbox``), keyed by customer id, and under the empty key, which no
 customer id can be, the partition's clock (the last closed day) and progress (the routed
-offsets applied: ``scorer.Progress``): ``b"<day or -1> <through> <pending,...>"``. Sharing
-one partition, a durable clock and progress imply every state written before them is
-durable too.
+offsets applied, the input offsets taken in: ``scorer.Progress``):
+``b"<day or -1> <through> <pending,...> <topic:partition=offset,...>"`` (Kafka topic names
+hold neither spaces, commas nor "="). Sharing one partition, a durable clock and progress
+imply every state written before them is durable too.
 """
 
 from __future__ import annotations
@@ -68,13 +69,18 @@ async def _mark_holds(
 
 
 def encode_progress(day: int | None, progress: Progress) -> bytes:
-    pending = ",".join(str(o) for o in sorted(progress.pending)).encode()
-    return b"%d %d %s" % (-1 if day is None else day, progress.through, pending)
+    pending = ",".join(str(o) for o in sorted(progress.pending))
+    sources = ",".join(f"{source}={offset}" for source, offset in sorted(progress.sources.items()))
+    return f"{-1 if day is None else day} {progress.through} {pending} {sources}".encode()
 
 
 def decode_progress(value: bytes) -> tuple[int | None, Progress]:
-    day, through, pending = value.split(b" ")
-    return (int(day) if int(day) >= 0 else None), Progress(int(through), {int(o) for o in pending.split(b",") if o})
+    day, through, pending, sources = value.decode().split(" ")
+    return (int(day) if int(day) >= 0 else None), Progress(
+        int(through),
+        {int(o) for o in pending.split(",") if o},
+        {source: int(offset) for source, _, offset in (s.rpartition("=") for s in sources.split(",") if s)},
+    )
 
 
 async def recover(

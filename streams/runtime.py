@@ -60,7 +60,7 @@ from streams.routing import (
     source_of,
 )
 from streams.scorer import Scorer
-from streams.sender import OnSent, Sender
+from streams.sender import OnSent, Sender, stop_now
 from streams.settings import Settings
 from streams.sinks import TierSink
 from streams.table import CustomerTable, MemoryTable, StoreTable
@@ -145,7 +145,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self.n = settings.partitions
         self.consumer = AIOKafkaConsumer(**consumer_options(settings))
         self.producer = AIOKafkaProducer(**producer_options(settings))
-        self.sender = Sender(self.producer)
+        self.sender = Sender(self.producer, stop_now)
         self.sink = sink
         self.local: LocalStore | None = None
         self.table: CustomerTable = MemoryTable(self.n)
@@ -328,9 +328,9 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
 
     def _crash_armed(self) -> bool:
         """Tests only (``TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS``): once the worker has made that
-        many outputs, outputs are held back, and the next commit makes the changelog (states,
-        outboxes, progress) durable and kills the process before any of them is sent: the
-        window the outboxes cover, on purpose."""
+        many outputs, outputs are held back, and the next commit makes the states and their
+        outboxes durable and kills the process before any of them (or the progress, which
+        waits for them) is sent: the window the outboxes cover, on purpose."""
         n = self.settings.crash_after_outputs
         return n is not None and sum(self.scorer.core.counters.outputs.values()) >= n
 
@@ -399,10 +399,15 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         for source, end in self.router.next_offset.items():
             topic, _, p = source.rpartition(":")
             offsets[TopicPartition(topic, int(p))] = end
+        progress = self.scorer.progress_made()  # of the checkpoints this flush covers
         if self._crash_armed():
             await self.sender.flush(self._not_outputs)
             log.warning("event=crash_injected outputs_held=%s", self.sender.pending())
             os.kill(os.getpid(), signal.SIGKILL)
+        await self.sender.flush()
+        # then the progress, behind what it covers: a crash before it is acknowledged
+        # replays those records (they find their states; a dead letter is made again)
+        self.scorer.write_progress(progress)
         if self.local is not None:
             self.local.flush_begins()
         await self.sender.flush()

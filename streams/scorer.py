@@ -34,7 +34,7 @@ from scoring.step import Step, Verdict
 from streams.frames import Frame, Routed, Watermarks
 from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep
 from streams.outbox import Acknowledgements, Encoded, Stored
-from streams.routing import partition_of
+from streams.routing import partition_of, source_of
 from streams.sinks import CustomerWrite, Entry, TierSink
 from streams.table import CustomerTable
 
@@ -78,13 +78,37 @@ class Progress:
     """How far a routed partition's records have been applied, written with its clock so a
     partition's next owner (or this worker after a rebalance) replays nothing twice: the
     records up to ``through`` were applied, but those in ``pending`` (held records and
-    eods whose close waits), which stay un-committed and are read again."""
+    eods whose close waits), which stay un-committed and are read again.
+
+    ``sources`` covers the other way a record comes twice: a router that crashed (or gave
+    its input partition up uncommitted) routes the input records since its last commit
+    again, under new routed offsets. Per input partition ("topic:partition") it keeps the
+    highest input offset that reached this partition's gate: a router forwards an input
+    partition in offset order, and the worker stops at the first batch the broker refuses
+    (``streams.sender``), so each partition received a gap-free run of it up to there."""
 
     through: int = -1
     pending: set[int] = field(default_factory=set)
+    sources: dict[str, int] = field(default_factory=dict)
 
-    def applied(self, offset: int) -> bool:
-        return offset <= self.through and offset not in self.pending
+    def seen(self, offset: int, record: Routed) -> bool:
+        """Whether the record at routed ``offset`` was taken in before: applied (or sent on
+        to be), or a copy routed again of an input record taken in at an earlier offset.
+        A pending record is not: it is the original, read again to be applied."""
+        if offset in self.pending:
+            return False
+        source = source_of(record.topic, record.partition)
+        return offset <= self.through or record.offset <= self.sources.get(source, -1)
+
+    def copy(self) -> Progress:
+        return Progress(self.through, set(self.pending), dict(self.sources))
+
+    def take(self, offset: int, record: Routed | None) -> None:
+        """The record at routed ``offset`` goes to the gate now."""
+        self.through = max(self.through, offset)
+        if record is not None:
+            source = source_of(record.topic, record.partition)
+            self.sources[source] = max(self.sources.get(source, -1), record.offset)
 
 
 @dataclass
@@ -134,6 +158,8 @@ class Scorer:
         self.partitions: dict[int, _Partition] = {}
         self._acked = Acknowledgements()
         self._dirty_progress: set[int] = set()  # partitions whose clock or progress moved
+        # per partition, its clock and progress as of its latest checkpoint, not written yet
+        self._progress_made: dict[int, tuple[int | None, Progress]] = {}
         # per routed partition held or ever held since start; the runtime drops a given-up one
         self.progress: dict[int, Progress] = {}
         self._writes: list[CustomerWrite] = []  # Redis writes not flushed yet
@@ -185,7 +211,7 @@ class Scorer:
         for q, cid, value in self.table.take_changed():
             self.changelog.state(q, cid, value)
         for q in moved:
-            self.changelog.progress(q, self.clocks.get(q), self.progress[q])
+            self._progress_made[q] = (self.clocks.get(q), self.progress[q].copy())
         merged: dict[str, CustomerWrite] = {}
         for w in writes:
             earlier = merged.get(w.customer_id)
@@ -197,6 +223,19 @@ class Scorer:
             self._acked.redis_has(w.customer_id, [e.sequence for e in w.entries])
         for token in due:
             self.acks.ack(token)
+
+    def progress_made(self) -> dict[int, tuple[int | None, Progress]]:
+        """Take the partitions' clocks and progress as of the checkpoints so far. The runtime
+        writes them (``write_progress``) once the broker has acknowledged everything those
+        checkpoints sent: a durable progress says its records need not be read again, so it
+        may not get there before their dead letters (which have no outbox) and outputs."""
+        made, self._progress_made = self._progress_made, {}
+        return made
+
+    def write_progress(self, made: dict[int, tuple[int | None, Progress]]) -> None:
+        """Append ``progress_made``'s records to the changelog, behind their states."""
+        for q, (day, progress) in made.items():
+            self.changelog.progress(q, day, progress)
 
     def drop_acknowledged_outboxes(self, partitions: set[int]) -> int:
         """Write again the values (of routed ``partitions``) whose outbox Kafka and Redis have
@@ -218,14 +257,16 @@ class Scorer:
 
     async def on_frame(self, q: int, frame: Frame, token: Any, offset: int) -> None:
         """The record at ``offset`` of routed partition ``q``, then whatever the gate lets go
-        with it. A record applied before (read again after a rebalance or a crash) is only
-        acknowledged: by now the clock may have moved, and it would be judged again."""
+        with it. A record taken in before (read again after a rebalance or a crash, or routed
+        again) is only acknowledged: by now the clock may have moved, and it would be judged
+        again."""
         part = self.partition(q)
         progress = self.progress.setdefault(q, Progress())
-        if isinstance(frame, Routed) and progress.applied(offset):
+        record = frame if isinstance(frame, Routed) else None
+        if record is not None and progress.seen(offset, record):
             self._due.append(token)
             return
-        progress.through = max(progress.through, offset)
+        progress.take(offset, record)
         self._dirty_progress.add(q)
         if isinstance(frame, Watermarks):
             actions = part.gate.on_watermarks(frame.marks, Pending(token, None, offset))

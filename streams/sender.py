@@ -4,8 +4,11 @@ Each record is appended to the open batch of its topic partition (aiokafka's rec
 builder, written in C) with no await and no future of its own; ``ship`` hands the batches
 to the producer, ``flush`` waits until the broker has acknowledged everything shipped. A
 record's optional ``on_sent`` callback runs once the broker has it. A batch the producer
-gives up on (after its own retries) is fatal: the worker stops without committing, and a
-restart replays from the last commit (outputs it counted as sent are in their outboxes).
+gives up on (after its own retries) is fatal, and at once (``on_failure``; the worker's is
+``stop_now``): aiokafka sends a partition's next batch when one fails, and a partition that
+received records after a gap would break what the scorers count on (``scorer.Progress``:
+each routed partition holds a gap-free run of every input partition). A restart replays
+from the last commit (outputs counted as sent are in their outboxes).
 Per partition, the offset after the last record the broker acknowledged is kept
 (``acknowledged``): the local state store's marks.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,6 +26,15 @@ from typing import Any
 log = logging.getLogger("tierstream")
 
 OnSent = Callable[[], None]
+EXIT_NOT_DELIVERED = 75  # EX_TEMPFAIL: restart it, it replays from its last commit
+
+
+def stop_now(error: BaseException) -> None:
+    """The worker's reaction to a batch the broker never acknowledged: exit before another
+    batch of that partition can be sent behind it, and before anything is committed."""
+    log.critical("event=stopping reason=batch_not_acknowledged error=%r", error)
+    logging.shutdown()
+    os._exit(EXIT_NOT_DELIVERED)
 
 
 class DeliveryFailed(RuntimeError):
@@ -37,8 +50,11 @@ class _Batch:
 
 
 class Sender:
-    def __init__(self, producer: Any) -> None:
+    def __init__(self, producer: Any, on_failure: Callable[[BaseException], None]) -> None:
+        """``on_failure``: called with the error as soon as a batch failed, before the
+        producer may send another."""
         self.producer = producer  # a started AIOKafkaProducer
+        self.on_failure = on_failure
         self._open: dict[tuple[str, int], _Batch] = {}
         self._full: list[_Batch] = []  # built before the open batch of the same partition
         self._in_flight: set[asyncio.Future[Any]] = set()
@@ -107,6 +123,8 @@ class Sender:
                 "event=batch_not_acknowledged topic=%s partition=%d error=%r", batch.topic, batch.partition, error
             )
             self._failure = self._failure or error or asyncio.CancelledError()
+            if error is not None:  # cancelled: the producer stops, nothing is sent after it
+                self.on_failure(error)
             return
         key = (batch.topic, batch.partition)
         # batches of a partition are acknowledged in order; max() all the same

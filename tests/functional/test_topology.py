@@ -333,3 +333,41 @@ def test_a_partitions_next_owner_replays_nothing_applied_behind_a_waiting_close(
         assert owner.states["c1"].state.seen.keys() == {"b1", "b2"}
 
     asyncio.run(run())
+
+
+def test_input_records_routed_again_after_a_router_restart_are_taken_in_once() -> None:
+    """A router that crashed routes the input records since its last commit again, under new
+    routed offsets, after the scorer applied them and the clock moved: each copy is only
+    acknowledged (judged again, a balance of the closed day would come out late, and a bad
+    record would be a second dead letter). The partition's next owner knows it too, from the
+    changelog's progress."""
+
+    async def run() -> None:
+        topo = Topology(RULES)
+        b1 = await topo.produce(topics.BALANCES, balance("c1", "2026-11-02", "100", "b1"), T0, partition=0)
+        bad = await topo.produce(topics.BALANCES, b'{"customer_id": "c1"}', T0 + 1, partition=0)
+        end = await topo.produce(topics.EOD, eod("2026-11-02"), T0 + 10)
+        topo.watermarks(all_marks(topo, T0 + 20))
+        await topo.score()
+        counters = topo.scorer.core.counters
+        before = (counters.records_in, counters.accepted, dict(counters.dead_letters))
+        assert before == (3, 2, {"schema": 1})
+
+        for record in (b1, bad, end):  # the router's restart: read again from offset 0
+            topo.route(record)
+        await topo.score()
+        assert (counters.records_in, counters.accepted, dict(counters.dead_letters)) == before
+        assert counters.duplicates == 0
+
+        owner = Topology(RULES, recover_from=topo.changelog)  # the same again, on the next owner
+        owner.scorer.progress.update(topo.changelog.progresses)
+        owner.routed = [list(r) for r in topo.routed]
+        owner.scored = [len(r) for r in topo.routed]
+        for record in (b1, bad, end):
+            owner.route(record)
+        await owner.score()
+        assert owner.scorer.core.counters.records_in == 0
+        # only the outbox of the first worker, sent again: no dead letter, nothing new
+        assert all(sent in topo.outputs.sent for sent in owner.outputs.sent)
+
+    asyncio.run(run())

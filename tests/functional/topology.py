@@ -64,8 +64,9 @@ class MemoryChangelog:
         self._append(partition, customer_id, encode_stored(value))
 
     def progress(self, partition: int, day: int | None, progress: Progress) -> None:
-        self._append(partition, "", encode_progress(day, progress))
-        self.progresses[partition] = Progress(progress.through, set(progress.pending))
+        value = encode_progress(day, progress)
+        self._append(partition, "", value)
+        self.progresses[partition] = decode_progress(value)[1]
 
     def _append(self, partition: int, key: str, value: bytes) -> None:
         self.records.append((partition, key, value))
@@ -165,6 +166,11 @@ class Topology:
         source = f"{topic.name}:{partition}"
         record = Routed(topic.name, partition, self.offsets[source], ts, key, value)
         self.offsets[source] += 1
+        self.route(record)
+        return record
+
+    def route(self, record: Routed) -> None:
+        """Route an input record (again, for a router that restarts from an older offset)."""
         route = self.router.route(record)
         if isinstance(route, ToCustomer):
             self.routed[partition_of(route.customer_id, self.partitions)].append(encode(route.record))
@@ -174,7 +180,6 @@ class Topology:
         elif isinstance(route, NoCustomer):
             self.scorer.unroutable(route.record)
         self.router.forwarded(record, NOW)
-        return record
 
     def watermarks(self, marks: dict[str, int]) -> None:
         """A watermark frame to every routed partition."""
@@ -195,7 +200,9 @@ class Topology:
         await asyncio.sleep(0)  # let the acknowledgement callbacks run
 
     def commit(self) -> None:
-        """What the runtime's commit does for the local store: the changelog is durable."""
+        """What the runtime's commit does for the changelog: the progress of the checkpoints
+        behind the flush (every output was acknowledged at once), and the local store."""
+        self.scorer.write_progress(self.scorer.progress_made())
         if self.local is not None:
             self.local.flush_begins()
             self.local.flushed(self.changelog.ends())

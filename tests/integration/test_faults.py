@@ -86,20 +86,15 @@ def duplicate_outputs(bootstrap: str, prefix: str) -> dict[str, int]:
     return copies
 
 
-@pytest.mark.xfail(
-    reason="known, issue 10: inputs read again after a crash are routed again and judged again; a late "
-    "dead letter then names the clock of its replay (same id, other error text), and a record accepted "
-    "before the crash could be judged late on replay. Fix: skip re-routed copies by their source offset.",
-    strict=False,
-)
 def test_a_crash_between_the_states_and_their_outputs_loses_no_output(
     broker: tuple[str, str], redis_url: str, names: dict[str, str], start_worker: Any
 ) -> None:
     """The fault injection point (TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS, tests only): once the
-    worker has made 3,000 outputs it holds them back, makes the changelog durable — states,
-    their outboxes, the partitions' progress — and is killed without sending them. The
-    offsets were not committed, so its replacement reads those records again, but finds them
-    applied: the outputs reach the topics from the outboxes alone."""
+    worker has made 3,000 outputs it holds them back, makes the states and their outboxes
+    durable, and is killed without sending them (or the progress, which waits for them).
+    The offsets were not committed, so its replacement reads those records again, finds
+    them in the states (duplicates): the outputs reach the topics from the outboxes alone,
+    and the dead letters, which have none, are made again."""
     bootstrap, _ = broker
     partitions = 4
     worker = start_worker(partitions, TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS="3000")

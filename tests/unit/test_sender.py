@@ -1,5 +1,5 @@
 """The sender's promises: batches per partition in the order they were built, callbacks
-only for what the broker acknowledged, and a failed batch never passes a flush."""
+only for what the broker acknowledged, and a failed batch is reported at once and never passes a flush."""
 
 from __future__ import annotations
 
@@ -46,10 +46,14 @@ class Broker:
         )
 
 
+def unexpected(error: BaseException) -> None:
+    raise AssertionError(f"no batch should fail here: {error!r}")
+
+
 def test_batches_keep_the_order_of_a_partition_even_when_one_fills_up() -> None:
     async def run() -> None:
         broker = Broker(batch_size=300)
-        sender = Sender(broker)
+        sender = Sender(broker, unexpected)
         for i in range(8):
             sender.append("t", i % 2, None, b"%03d" % i + b"x" * 60)
         await sender.ship()
@@ -62,16 +66,21 @@ def test_batches_keep_the_order_of_a_partition_even_when_one_fills_up() -> None:
     asyncio.run(run())
 
 
-def test_callbacks_run_for_acknowledged_batches_and_a_failure_stops_the_flush() -> None:
+def test_callbacks_run_for_acknowledged_batches_and_a_failure_stops_at_once() -> None:
     async def run() -> None:
         broker = Broker()
-        sender = Sender(broker)
+        failures: list[BaseException] = []
+        sender = Sender(broker, failures.append)
         sent: list[str] = []
         sender.append("out", 0, b"c1", b"v1", lambda: sent.append("c1"))
         sender.append("out", 1, b"c2", b"v2", lambda: sent.append("c2"))
         await sender.ship()
         broker.ack(0)
-        broker.futures[1].set_exception(ConnectionError("gone"))
+        gone = ConnectionError("gone")
+        broker.futures[1].set_exception(gone)
+        await asyncio.sleep(0)  # the future's callbacks
+        # told before anything else runs: aiokafka would send the partition's next batch
+        assert failures == [gone]
         with pytest.raises(DeliveryFailed):
             await sender.flush()
         assert sent == ["c1"]  # the other stays in its customer's outbox
@@ -82,7 +91,7 @@ def test_callbacks_run_for_acknowledged_batches_and_a_failure_stops_the_flush() 
 def test_the_offsets_acknowledged_are_known_per_partition() -> None:
     async def run() -> None:
         broker = Broker(batch_size=300)
-        sender = Sender(broker)
+        sender = Sender(broker, unexpected)
         for i in range(8):
             sender.append("log", i % 2, None, b"%03d" % i + b"x" * 60)
         sender.append("other", 0, None, b"o")
@@ -101,7 +110,7 @@ def test_the_offsets_acknowledged_are_known_per_partition() -> None:
 def test_shipping_some_topics_keeps_the_others_batches_in_order() -> None:
     async def run() -> None:
         broker = Broker(batch_size=300)
-        sender = Sender(broker)
+        sender = Sender(broker, unexpected)
         for i in range(6):
             sender.append("log", 0, None, b"%03d" % i + b"x" * 60)
             sender.append("out", 0, None, b"%03d" % i + b"y" * 60)
