@@ -78,6 +78,7 @@ class CloseGate(Generic[T]):
     watermarks: dict[str, int] = field(default_factory=dict)
     waiting: list[Waiting[T]] = field(default_factory=list)  # by ts
     held: list[tuple[int, T]] = field(default_factory=list)  # (ts, token), in arrival order
+    closed_ts: int = -1  # the timestamp of the latest eod whose close was applied here, ms
 
     def low_watermark(self) -> int:
         """The time every input partition has been read past; -1 until all reported."""
@@ -127,6 +128,7 @@ class CloseGate(Generic[T]):
         low = self.low_watermark()
         while self.waiting and low >= self.waiting[0].ts:
             opened = self.waiting.pop(0)
+            self.closed_ts = max(self.closed_ts, opened.ts)
             actions += [Close(opened.day), Ack(opened.token)]
             limit = self.waiting[0].ts if self.waiting else None
             still = []

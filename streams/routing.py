@@ -78,17 +78,20 @@ class Router:
         self.next_offset[source] = record.offset + 1
         self.last_seen[source] = now
 
+    def quiet(self, source: str, now: float) -> bool:
+        """Nothing of the input partition was routed for a while (it may be idle)."""
+        return now - self.last_seen.get(source, 0.0) > IDLE_AFTER_MS / 1000
+
     def watermarks(
         self, sources: list[str], now: float, caught_up: Callable[[str, int | None], bool]
     ) -> dict[str, int]:
         """The watermark of each input partition in ``sources``. A partition read to its end
-        (``caught_up(source, next offset)``) and quiet for a while is idle: whatever comes
-        next is stamped after now minus that while."""
+        (``caught_up(source, next offset)``: the end as of ``now`` or later) and quiet for a
+        while is idle: whatever comes next is stamped after now minus that while."""
         marks: dict[str, int] = {}
         for source in sources:
             mark = self.last_ts.get(source, 0)
-            quiet = now - self.last_seen.get(source, 0.0) > IDLE_AFTER_MS / 1000
-            if quiet and caught_up(source, self.next_offset.get(source)):
+            if self.quiet(source, now) and caught_up(source, self.next_offset.get(source)):
                 mark = max(mark, int(now * 1000) - IDLE_AFTER_MS)
             marks[source] = mark
         return marks

@@ -486,24 +486,42 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         while True:
             await asyncio.sleep(WATERMARK_INTERVAL)
             self.scorer.warn_slow_closes(self.settings.close_wait_warning)
-            self._send_watermarks()
+            await self._send_watermarks()
 
-    def _send_watermarks(self) -> None:
+    async def _send_watermarks(self) -> None:
         assignment = self.assigned
         # a worker holding a routed partition reads every eod (each is copied to all of them)
         sees_eods = any(tp.topic in (self.routed, self.eod_topic) for tp in assignment)
         inputs = {source_of(tp.topic, tp.partition): tp for tp in assignment if tp.topic in self.inputs}
         now = self.now()
-        marks = self.router.watermarks(sorted(inputs), now, lambda s, read: self._caught_up(inputs[s], read))
+        ends = await self._ends_now([tp for source, tp in inputs.items() if self.router.quiet(source, now)])
+        if self.assigned is not assignment:  # a rebalance meanwhile: next time
+            return
+        marks = self.router.watermarks(sorted(inputs), now, lambda s, read: self._caught_up(inputs[s], read, ends))
         if self.frames.due(marks, now, sees_eods):
             payload = encode(Watermarks(marks))
             for q in range(self.n):
                 self.sender.append(self.routed, q, None, payload)
 
-    def _caught_up(self, tp: TopicPartition, read: int | None) -> bool:
-        """Every record of ``tp`` has been routed: the next offset to route is its end."""
-        high = self._highwater(tp)
-        return high is not None and read is not None and read >= high
+    async def _ends_now(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The partitions' end offsets, asked for now: every record appended before the call
+        lies below them. (The highwater of the last fetch may be from long ago: after the
+        process stalled — a pause, a swap storm, SIGSTOP — records stamped meanwhile are in
+        the partition but not behind it.) Empty if the broker could not say."""
+        if not partitions:
+            return {}
+        try:
+            ends: dict[TopicPartition, int] = await self.consumer.end_offsets(partitions)
+        except KafkaError as e:  # a rebalance or a broker away: no partition is idle this time
+            log.info("event=end_offsets_failed error=%r", e)
+            return {}
+        return ends
+
+    def _caught_up(self, tp: TopicPartition, read: int | None, ends: dict[TopicPartition, int]) -> bool:
+        """Every record of ``tp`` appended before the ends were asked for has been routed: the
+        next offset to route is at the end reported then, and at the last fetch's highwater."""
+        high, end = self._highwater(tp), ends.get(tp)
+        return high is not None and end is not None and read is not None and read >= max(high, end)
 
     def _highwater(self, tp: TopicPartition) -> int | None:
         """The partition's end as of its last fetch; None before one, or once not assigned."""

@@ -164,6 +164,10 @@ class Scorer:
         self.progress: dict[int, Progress] = {}
         self._writes: list[CustomerWrite] = []  # Redis writes not flushed yet
         self.close_seconds = 0.0  # time spent applying closes (with the checkpoints within them)
+        # records stamped before an eod whose close was applied already: each should have
+        # been applied before it (a producer clock behind the others by more than the idle
+        # slack, or a watermark that promised too much); applied all the same
+        self.after_their_close = 0
         self._due: list[Any] = []  # tokens to acknowledge once the writes before them are flushed
         # one checkpoint at a time: Redis must see a customer's writes in sequence order
         self._checkpointing = asyncio.Lock()
@@ -282,6 +286,8 @@ class Scorer:
                 if any(isinstance(a, Keep) for a in actions):  # its close waits for the watermarks
                     self.frames.saw_eod(frame.ts)  # tell the others to report how far they have read
         else:
+            if frame.ts < part.gate.closed_ts:
+                self.after_their_close += 1
             actions = part.gate.on_record(frame.ts, Pending(token, frame, offset))
         # Tokens are acked only after what they triggered (a crash replays the rest).
         for action in actions:

@@ -6,21 +6,37 @@ in-memory one with the same behaviour for agent tests. Every write carries the c
 (sequence, as_of) and is applied only if that pair is not older than the stored one, so a
 replay changes nothing and Redis never goes back; stream entries and messages are
 appended only for sequences newer than the stored one.
+
+When Redis cannot be reached (or refuses writes: loading, read-only, out of memory), a
+write waits and tries again until it is applied: back-pressure. The scorer's checkpoint
+waits with it, so nothing is acknowledged or committed meanwhile and the worker stops
+taking records in; nothing piles up in memory, and Redis receives every write in order once
+it is back. A replay would do the same work again, so there is nothing to gain by crashing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+log = logging.getLogger("tierstream")
+
 STREAM_MAXLEN = 100_000
+# the server's answers that mean "not now": unreachable, loading its data (a ConnectionError),
+# a replica, full; and a script it lost in a restart between the pipeline's check and its call
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError, NoScriptError)
+COMMAND_TIMEOUT = 10.0  # seconds: a server that does not answer a pipeline in this long is down
+RETRY_FIRST, RETRY_CAP = 0.1, 5.0  # seconds between tries: doubling from the first to the cap
+WARN_EVERY = 30.0  # seconds between the warnings that writes still wait
 
 
 @dataclass
@@ -106,22 +122,49 @@ return 1
 class RedisTierSink:
     """Writes through one pipelined server-side script call per customer evaluation."""
 
-    def __init__(self, url: str, prefix: str, retry: Retry | None = None, maxlen: int = STREAM_MAXLEN) -> None:
+    def __init__(
+        self, url: str, prefix: str, maxlen: int = STREAM_MAXLEN, command_timeout: float = COMMAND_TIMEOUT
+    ) -> None:
         self.prefix = prefix
         self.maxlen = maxlen
-        self.client = aioredis.Redis.from_url(
-            url,
-            retry=retry or Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        )
+        # no retries of its own: ``write`` tries again, with a fresh pipeline (scripts checked)
+        self.client = aioredis.Redis.from_url(url, socket_timeout=command_timeout, socket_connect_timeout=5.0)
         self._script = self.client.register_script(_APPLY)
+        self.unavailable_since: float | None = None  # monotonic time writes began to wait
 
     def hash_key(self, customer_id: str) -> str:
         return f"{self.prefix}customer:{customer_id}"
 
     async def write(self, writes: Sequence[CustomerWrite]) -> None:
+        """Apply ``writes``, waiting for Redis as long as it takes (see the module's doc)."""
         if not writes:
             return
+        delay, warned = RETRY_FIRST, 0.0
+        while True:
+            try:
+                await self._apply(writes)
+            except UNAVAILABLE as e:
+                now = time.monotonic()
+                if self.unavailable_since is None:
+                    self.unavailable_since = now
+                if now - warned >= WARN_EVERY:
+                    warned = now
+                    log.warning(
+                        "event=redis_unavailable waiting_seconds=%.1f writes=%d error=%r",
+                        now - self.unavailable_since,
+                        len(writes),
+                        e,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_CAP)
+                continue
+            if self.unavailable_since is not None:
+                log.warning("event=redis_back unavailable_seconds=%.1f", time.monotonic() - self.unavailable_since)
+                self.unavailable_since = None
+            return
+
+    async def _apply(self, writes: Sequence[CustomerWrite]) -> None:
+        """One pipeline of guarded script calls (a replayed one changes nothing)."""
         pipe = self.client.pipeline(transaction=False)
         for w in writes:
             args: list[str | bytes | int] = [

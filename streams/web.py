@@ -46,4 +46,5 @@ async def counters(runtime: Runtime) -> web.Response:
     body["pending_closes"] = sum(len(p.gate.waiting) for p in scorer.partitions.values())
     body["closes_waiting"] = scorer.closes_waiting()
     body["close_seconds"] = round(scorer.close_seconds, 3)
+    body["records_after_their_close"] = scorer.after_their_close
     return web.json_response(body)

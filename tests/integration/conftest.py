@@ -4,6 +4,7 @@ answers, and those tests skip cleanly where it does not."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from streams.web import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 _names = itertools.count(1)
+_servers: dict[str, Any] = {}  # bootstrap -> the Tansu server or the Kafka container behind it
 
 
 def docker_available() -> bool:
@@ -40,6 +42,7 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """(bootstrap host:port, flavor) of a broker for the whole session."""
     if request.param == "tansu":
         server = devstack.start_tansu(tmp_path_factory.mktemp("tansu"))
+        _servers[f"127.0.0.1:{server.port}"] = server
         yield f"127.0.0.1:{server.port}", "tansu"
         server.stop()
         return
@@ -48,7 +51,32 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     from testcontainers.kafka import KafkaContainer
 
     with KafkaContainer().with_kraft() as kafka:
+        _servers[kafka.get_bootstrap_server()] = kafka
         yield kafka.get_bootstrap_server(), "kafka"
+
+
+@pytest.fixture
+def broker_frozen(broker: tuple[str, str]) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """A context in which the broker answers nothing: Tansu's process stopped (SIGSTOP), or
+    Kafka's container paused; it goes on where it was afterwards."""
+    server = _servers[broker[0]]
+
+    @contextlib.contextmanager
+    def frozen() -> Iterator[None]:
+        if isinstance(server, devstack.Server):
+            os.kill(server.pid, signal.SIGSTOP)
+            try:
+                yield
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+        else:
+            server.get_wrapped_container().pause()
+            try:
+                yield
+            finally:
+                server.get_wrapped_container().unpause()
+
+    return frozen
 
 
 @pytest.fixture(scope="session")

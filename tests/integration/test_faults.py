@@ -1,6 +1,7 @@
 """Faults, with real processes: a worker SIGKILLed at a random point of a 200-customer,
 30-business-day stream (in the middle of a batch or of a close), or exactly after its
-states reached the changelog and before their outputs were sent, then a replacement. What
+states reached the changelog and before their outputs were sent, then a replacement; Redis
+frozen, then shut down and restarted, under a running worker. What
 the workers published and what Redis holds must be what the core decides for the same
 records: nothing lost, nothing counted twice (the customer views, metrics included, are the
 core's), outputs on the topics more than once only as exact copies (counted and printed).
@@ -8,13 +9,19 @@ core's), outputs on the topics more than once only as exact copies (counted and 
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import redis
 
+from devkit import devstack
 from schemas import topics
 from tests.integration.test_pipeline import (
     Feeder,
@@ -23,10 +30,13 @@ from tests.integration.test_pipeline import (
     scenario_bank,
     settle,
     verify,
+    verify_order_free,
     wait_for_assignment,
 )
 
 CUSTOMERS, DAYS = 200, 30
+# the two-worker fault's seeds: one in the test command; the fault table's runs set more
+TWO_WORKER_SEEDS = [int(x) for x in os.environ.get("TS_FAULT_SEEDS", "1").split(",")]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -129,3 +139,228 @@ def test_a_crash_between_the_states_and_their_outputs_loses_no_output(
         f"FAULT outbox crash after 3,000 outputs (clock {crashed_at}) inputs={feeder.engine.counters.records_in} "
         f"lost=0 double_counted=0 duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])}"
     )
+
+
+def test_redis_unreachable_for_a_while_then_back_loses_nothing(
+    broker: tuple[str, str], names: dict[str, str], start_worker: Any, tmp_path: Path
+) -> None:
+    """The worker's own Redis is frozen for a while (its commands time out), later shut
+    down (saving its data) and started again (without the scripts). Meanwhile the worker
+    waits (back-pressure: checkpoints wait for Redis, so nothing is acknowledged and it
+    reads nothing more); once Redis is back every write lands, in order, and the stream
+    goes on."""
+    bootstrap, _ = broker
+    partitions, outage = 4, 12.0
+    server = devstack.start_valkey(tmp_path / "valkey")
+    url = f"redis://127.0.0.1:{server.port}/0"
+    worker = start_worker(partitions, TIERSTREAM_REDIS_URL=url)
+    wait_for_assignment([worker], partitions)
+    feeder = Feeder(bootstrap, names["topics"], partitions, [worker])
+    recoveries, days = [], list(days_of(scenario_bank(CUSTOMERS, DAYS).records()))
+    for first, last, fault in ((0, 8, "freeze"), (12, 18, "restart")):
+        for phases, eod in days[first:last]:
+            feeder.send_day(phases, eod)
+        if fault == "freeze":
+            os.kill(server.pid, signal.SIGSTOP)
+        else:
+            redis.Redis.from_url(url).shutdown(save=True)
+        for phases, eod in days[last : last + 4]:  # four days and their closes while Redis is away
+            for batch in phases:
+                feeder.send(batch, drain=False)
+            assert eod is not None
+            feeder.send([eod], eod=True)
+        time.sleep(outage)
+        # it waited: a batch or two taken in (their checkpoint waits), the rest not read
+        assert worker.proc.poll() is None and (worker.counters() or {})["records_in"] < feeder.records
+        if fault == "freeze":
+            os.kill(server.pid, signal.SIGCONT)
+        else:
+            server = devstack.start_valkey(tmp_path / "valkey", server.port)
+        back = time.monotonic()
+        feeder.drain()
+        recoveries.append(time.monotonic() - back)
+    for phases, eod in days[22:]:
+        feeder.send_day(phases, eod)
+    feeder.drain()
+    try:
+        verify(bootstrap, url, names, feeder, copies=True)
+        assert_streams_in_sequence_order(url, names["redis"])
+    finally:
+        server.stop()
+    log = worker.log.read_text()
+    assert log.count("event=redis_back") == 2, log[-3000:]
+    print(
+        f"FAULT redis frozen {outage:.0f}s (days 9-12), then down {outage:.0f}s and restarted (days 19-22) "
+        f"inputs={feeder.engine.counters.records_in} lost=0 double_counted=0 "
+        f"duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])} "
+        f"recovery_s={'/'.join(f'{r:.1f}' for r in recoveries)}"
+    )
+
+
+def assert_streams_in_sequence_order(url: str, prefix: str) -> None:
+    """Each customer's entries in each Redis stream come in the order of its sequence."""
+    r = redis.Redis.from_url(url)
+    for stream in ("changes", "rm-alerts", "risk-signals"):
+        sequences = defaultdict(list)
+        for _, fields in r.xrange(f"{prefix}{stream}"):
+            value = orjson.loads(fields[b"json"])
+            sequences[value["customer_id"]].append(value["sequence"])
+        assert sequences, stream
+        assert all(s == sorted(s) for s in sequences.values()), stream
+
+
+@pytest.mark.parametrize("seed", TWO_WORKER_SEEDS)
+def test_two_workers_one_killed_the_survivor_takes_over_and_a_replacement_joins(
+    broker: tuple[str, str], redis_url: str, names: dict[str, str], start_worker: Any, seed: int
+) -> None:
+    """Two workers share the partitions; one is SIGKILLed at a random point (in the middle
+    of a batch, or just before a day's eod, which then arrives while its partitions have no
+    owner). The survivor takes everything over once the dead one's session expires; three
+    days later a replacement joins, while the next day's records and eod arrive (a rebalance
+    under way). Nothing lost, nothing counted twice."""
+    bootstrap, _ = broker
+    partitions = 4
+    rng = random.Random(seed)
+    kill_day, at_eod, delay = rng.randrange(3, DAYS - 8), rng.random() < 0.5, rng.uniform(0.0, 0.8)
+    workers = [start_worker(partitions), start_worker(partitions)]
+    wait_for_assignment(workers, partitions)
+    feeder = Feeder(bootstrap, names["topics"], partitions, workers)
+    days = list(days_of(scenario_bank(CUSTOMERS, DAYS).records()))
+    for phases, eod in days[:kill_day]:
+        feeder.send_day(phases, eod)
+
+    phases, eod = days[kill_day]
+    assert eod is not None
+    batch = max(phases, key=len)
+    for p in phases[: phases.index(batch)]:
+        feeder.send(p)
+    feeder.send(batch, drain=False)
+    rest = [*phases[phases.index(batch) + 1 :]]
+    if at_eod:  # the day's records in, then the kill, then its eod
+        for p in rest:
+            feeder.send(p, drain=False)
+        rest = []
+    time.sleep(delay)
+    survivor, victim = workers
+    victim.kill()
+    killed = time.monotonic()
+    feeder.workers = [survivor]
+    for p in rest:
+        feeder.send(p, drain=False)
+    feeder.send([eod], eod=True)  # its partitions have no owner until the session expires
+    wait_for_assignment([survivor], partitions)
+    feeder.records = settle(survivor)  # it replays what the victim had not committed: count from here
+    takeover = time.monotonic() - killed
+
+    for phases, eod in days[kill_day + 1 : kill_day + 4]:
+        feeder.send_day(phases, eod)
+    replacement = start_worker(partitions)
+    joined = time.monotonic()
+    phases, eod = days[kill_day + 4]
+    assert eod is not None
+    for p in phases:  # a day and its eod while the group rebalances
+        feeder.send(p, drain=False)
+    feeder.send([eod], eod=True)
+    wait_for_assignment([survivor, replacement], partitions)
+    feeder.workers = [survivor, replacement]
+    feeder.records = settle(survivor) + settle(replacement)
+    rejoin = time.monotonic() - joined
+    for phases, eod in days[kill_day + 5 :]:
+        feeder.send_day(phases, eod)
+    feeder.drain()
+    verify(bootstrap, redis_url, names, feeder, copies=True)
+    print(
+        f"FAULT two workers, one killed seed={seed} day={kill_day} {'before its eod' if at_eod else 'batch'} "
+        f"delay={delay:.2f}s inputs={feeder.engine.counters.records_in} lost=0 double_counted=0 "
+        f"duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])} takeover_s={takeover:.1f} "
+        f"rejoin_s={rejoin:.1f}"
+    )
+
+
+def test_the_broker_frozen_for_a_while_loses_nothing(
+    broker: tuple[str, str], redis_url: str, names: dict[str, str], start_worker: Any, broker_frozen: Any
+) -> None:
+    """The broker stops answering for 15 s (longer than the group's session) in the middle of
+    a day, while the worker routes and scores it: fetches, sends and commits all wait; the
+    group may rebalance when it answers again. A broker *restart* is not tried here: the
+    development broker keeps its topics in memory and loses them all (README)."""
+    bootstrap, _ = broker
+    partitions, frozen_for = 4, 15.0
+    worker = start_worker(partitions)
+    wait_for_assignment([worker], partitions)
+    feeder = Feeder(bootstrap, names["topics"], partitions, [worker])
+    days = list(days_of(scenario_bank(CUSTOMERS, DAYS).records()))
+    for phases, eod in days[:10]:
+        feeder.send_day(phases, eod)
+    phases, eod = days[10]
+    for p in phases:
+        feeder.send(p, drain=False)
+    with broker_frozen():
+        time.sleep(frozen_for)
+        assert worker.proc.poll() is None
+    thawed = time.monotonic()
+    assert eod is not None
+    feeder.send([eod], eod=True)
+    feeder.drain()
+    recovery = time.monotonic() - thawed
+    for phases, eod in days[11:]:
+        feeder.send_day(phases, eod)
+    feeder.drain()
+    verify(bootstrap, redis_url, names, feeder, copies=True)
+    print(
+        f"FAULT broker frozen {frozen_for:.0f}s (day 11) inputs={feeder.engine.counters.records_in} lost=0 "
+        f"double_counted=0 duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])} "
+        f"recovery_s={recovery:.1f}"
+    )
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set so far (Linux: VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_burst_far_beyond_the_workers_pace_keeps_its_memory_bounded(
+    broker: tuple[str, str], redis_url: str, names: dict[str, str], start_worker: Any
+) -> None:
+    """A live worker is stopped (SIGSTOP) while 25 business days of 600 customers arrive,
+    then resumed: for it they all came at once, many times what it works off in a second.
+    The gates hold no more than back-pressure's bound; the peak memory is printed. (Without
+    fresh end offsets for idle watermarks, closes overtook their data here: the highwater of
+    the fetch before the stop said the partitions were read to their end.)"""
+    bootstrap, _ = broker
+    partitions, bound = 4, 2_000
+    worker = start_worker(partitions, hold=bound)
+    wait_for_assignment([worker], partitions)
+    feeder = Feeder(bootstrap, names["topics"], partitions, [worker])
+    days = list(days_of(scenario_bank(600, 27).records()))
+    for phases, eod in days[:2]:
+        feeder.send_day(phases, eod)
+    before = peak_rss_mib(worker.proc.pid)
+    os.kill(worker.proc.pid, signal.SIGSTOP)
+    try:
+        started, sent = time.monotonic(), feeder.records
+        for phases, eod in days[2:]:
+            for batch in phases:
+                feeder.send(batch, drain=False)
+            if eod is not None:
+                feeder.send([eod], eod=True)
+        burst = feeder.records - sent
+    finally:
+        os.kill(worker.proc.pid, signal.SIGCONT)
+    resumed = time.monotonic()
+    feeder.drain(timeout=600)
+    worked_off = time.monotonic() - resumed
+    counters = worker.counters() or {}
+    verify_order_free(bootstrap, redis_url, names, feeder)  # it took the topics in its own order
+    peak = peak_rss_mib(worker.proc.pid)
+    print(
+        f"OVERLOAD burst={burst} records (produced in {resumed - started:.1f}s while the worker was stopped) "
+        f"worked off in {worked_off:.1f}s ({burst / worked_off:,.0f}/s) held_peak={counters['held_peak']} "
+        f"bound={bound} after_their_close={counters['records_after_their_close']} "
+        f"peak_rss_mib before={before:.0f} after={peak:.0f}"
+    )
+    assert counters["held_peak"] <= bound + 100, counters["held_peak"]
+    assert counters["records_after_their_close"] == 0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
+from devkit import devstack
 from streams.sinks import RedisTierSink
-from tests.sink_contract import SinkContract
+from tests.sink_contract import SinkContract, change, write
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +55,39 @@ def probe(redis_url: str, names: dict[str, str]) -> Iterator[RedisProbe]:
 
 class TestRedisTierSink(SinkContract):
     pass
+
+
+@pytest.mark.parametrize("fault", ["frozen", "restarted"])
+def test_a_write_waits_for_redis_and_lands_once_it_is_back(tmp_path: Path, fault: str) -> None:
+    """Back-pressure: while its own server is frozen (commands time out) or down (connections
+    refused; it comes back without the script, as a restart leaves it), a write waits and
+    tries again rather than failing; it lands once the server answers."""
+    server = devstack.start_valkey(tmp_path)
+    url = f"redis://127.0.0.1:{server.port}/0"
+    client = redis.Redis.from_url(url, decode_responses=True)
+    sink = RedisTierSink(url, "t:", command_timeout=0.5)
+
+    async def run() -> None:
+        nonlocal server
+        await sink.write([write(1, "2026-11-02", "gold", [change(1)])])  # the script is loaded
+        if fault == "frozen":
+            os.kill(server.pid, signal.SIGSTOP)
+        else:
+            server.stop()
+        pending = asyncio.create_task(sink.write([write(2, "2026-11-03", "platinum", [change(2)])]))
+        await asyncio.sleep(2.0)
+        assert not pending.done() and sink.unavailable_since is not None
+        if fault == "frozen":
+            os.kill(server.pid, signal.SIGCONT)
+        else:
+            server = devstack.start_valkey(tmp_path, server.port)
+        await asyncio.wait_for(pending, 15)
+        assert sink.unavailable_since is None
+
+    try:
+        asyncio.run(run())
+        assert client.hget("t:customer:c1", "tier") == "platinum"
+        stream = [f["event_id"] for _, f in client.xrange("t:changes")]
+        assert stream == (["c1:1", "c1:2"] if fault == "frozen" else ["c1:2"])  # a restart kept no data
+    finally:
+        server.stop()

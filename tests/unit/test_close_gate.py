@@ -30,6 +30,7 @@ def test_a_close_waits_until_every_input_partition_has_passed_its_eod() -> None:
     assert g.holding_back() == "balances:1"
     assert g.on_watermarks({"balances:1": 1000}, "w3") == [Close(D1), Ack("eod"), Ack("w3")]
     assert g.waiting == [] and g.holding_back() is None
+    assert g.closed_ts == 1000  # a record stamped before it, read from now on, came after its close
 
 
 def test_an_eod_the_watermarks_have_already_passed_closes_at_once() -> None:
