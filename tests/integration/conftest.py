@@ -56,27 +56,34 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture
-def broker_frozen(broker: tuple[str, str]) -> Callable[[], contextlib.AbstractContextManager[None]]:
-    """A context in which the broker answers nothing: Tansu's process stopped (SIGSTOP), or
-    Kafka's container paused; it goes on where it was afterwards."""
+def broker_away(broker: tuple[str, str]) -> Callable[[str], contextlib.AbstractContextManager[None]]:
+    """A context in which the broker is away, ``how``: "frozen" (Tansu's process stopped by
+    SIGSTOP, or Kafka's container paused: it goes on where it was) or "restarted" (Kafka's
+    container stopped, and started again on leaving; Tansu keeps its topics in memory, so
+    a restart would lose them all: skipped there)."""
     server = _servers[broker[0]]
 
     @contextlib.contextmanager
-    def frozen() -> Iterator[None]:
+    def away(how: str) -> Iterator[None]:
         if isinstance(server, devstack.Server):
+            if how != "frozen":
+                pytest.skip("Tansu keeps its topics in memory: a restart loses every topic, offset and changelog")
             os.kill(server.pid, signal.SIGSTOP)
             try:
                 yield
             finally:
                 os.kill(server.pid, signal.SIGCONT)
-        else:
-            server.get_wrapped_container().pause()
-            try:
-                yield
-            finally:
-                server.get_wrapped_container().unpause()
+            return
+        container, port = server.get_wrapped_container(), server.get_exposed_port(server.port)
+        (container.pause if how == "frozen" else container.stop)()
+        try:
+            yield
+        finally:
+            (container.unpause if how == "frozen" else container.start)()
+        if server.get_exposed_port(server.port) != port:  # its advertised listener names the old one
+            pytest.skip("Docker published the restarted broker on another port")
 
-    return frozen
+    return away
 
 
 @pytest.fixture(scope="session")
