@@ -77,13 +77,20 @@ def test_a_worker_killed_at_a_random_point_loses_nothing_and_counts_nothing_twic
                 feeder.send(p)
             if eod is not None:
                 feeder.send([eod], eod=True)
+    fault = f"sigkill seed={seed} day={kill_day} {'close' if in_close else 'batch'} delay={delay:.2f}s"
+    verify_and_report(bootstrap, redis_url, names, feeder, fault, f"recovery_s={recovery:.1f}")
+
+
+def verify_and_report(
+    bootstrap: str, redis_url: str, names: dict[str, str], feeder: Feeder, fault: str, figures: str = ""
+) -> None:
+    """Once the workers have taken every record in: the topics and Redis are the core's
+    (outputs more than once only as exact copies); print the fault table's line."""
     feeder.drain()
     verify(bootstrap, redis_url, names, feeder, copies=True)
-    copies = duplicate_outputs(bootstrap, names["topics"])
     print(
-        f"FAULT sigkill seed={seed} day={kill_day} {'close' if in_close else 'batch'} delay={delay:.2f}s "
-        f"inputs={feeder.engine.counters.records_in} lost=0 double_counted=0 duplicate_outputs={copies} "
-        f"recovery_s={recovery:.1f}"
+        f"FAULT {fault} inputs={feeder.engine.counters.records_in} lost=0 double_counted=0 "
+        f"duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])} {figures}"
     )
 
 
@@ -132,13 +139,8 @@ def test_a_crash_between_the_states_and_their_outputs_loses_no_output(
                 send(batch)
         if eod is not None:
             send([eod], eod=True)
-    feeder.drain()
     assert crashed_at is not None
-    verify(bootstrap, redis_url, names, feeder, copies=True)
-    print(
-        f"FAULT outbox crash after 3,000 outputs (clock {crashed_at}) inputs={feeder.engine.counters.records_in} "
-        f"lost=0 double_counted=0 duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])}"
-    )
+    verify_and_report(bootstrap, redis_url, names, feeder, f"outbox crash after 3,000 outputs (clock {crashed_at})")
 
 
 def test_redis_unreachable_for_a_while_then_back_loses_nothing(
@@ -181,20 +183,16 @@ def test_redis_unreachable_for_a_while_then_back_loses_nothing(
         recoveries.append(time.monotonic() - back)
     for phases, eod in days[22:]:
         feeder.send_day(phases, eod)
-    feeder.drain()
     try:
-        verify(bootstrap, url, names, feeder, copies=True)
+        fault = f"redis frozen {outage:.0f}s (days 9-12), then down {outage:.0f}s and restarted (days 19-22)"
+        verify_and_report(
+            bootstrap, url, names, feeder, fault, f"recovery_s={'/'.join(f'{r:.1f}' for r in recoveries)}"
+        )
         assert_streams_in_sequence_order(url, names["redis"])
     finally:
         server.stop()
     log = worker.log.read_text()
     assert log.count("event=redis_back") == 2, log[-3000:]
-    print(
-        f"FAULT redis frozen {outage:.0f}s (days 9-12), then down {outage:.0f}s and restarted (days 19-22) "
-        f"inputs={feeder.engine.counters.records_in} lost=0 double_counted=0 "
-        f"duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])} "
-        f"recovery_s={'/'.join(f'{r:.1f}' for r in recoveries)}"
-    )
 
 
 def assert_streams_in_sequence_order(url: str, prefix: str) -> None:
@@ -267,13 +265,14 @@ def test_two_workers_one_killed_the_survivor_takes_over_and_a_replacement_joins(
     rejoin = time.monotonic() - joined
     for phases, eod in days[kill_day + 5 :]:
         feeder.send_day(phases, eod)
-    feeder.drain()
-    verify(bootstrap, redis_url, names, feeder, copies=True)
-    print(
-        f"FAULT two workers, one killed seed={seed} day={kill_day} {'before its eod' if at_eod else 'batch'} "
-        f"delay={delay:.2f}s inputs={feeder.engine.counters.records_in} lost=0 double_counted=0 "
-        f"duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])} takeover_s={takeover:.1f} "
-        f"rejoin_s={rejoin:.1f}"
+    fault = f"two workers, one killed seed={seed} day={kill_day} {'before its eod' if at_eod else 'batch'}"
+    verify_and_report(
+        bootstrap,
+        redis_url,
+        names,
+        feeder,
+        f"{fault} delay={delay:.2f}s",
+        f"takeover_s={takeover:.1f} rejoin_s={rejoin:.1f}",
     )
 
 
@@ -315,12 +314,8 @@ def test_the_broker_away_for_a_while_loses_nothing(
     recovery = time.monotonic() - back
     for phases, eod in days[11:]:
         feeder.send_day(phases, eod)
-    feeder.drain()
-    verify(bootstrap, redis_url, names, feeder, copies=True)
-    print(
-        f"FAULT broker {how} {away_for:.0f}s (day 11) inputs={feeder.engine.counters.records_in} lost=0 "
-        f"double_counted=0 duplicate_outputs={duplicate_outputs(bootstrap, names['topics'])} "
-        f"recovery_s={recovery:.1f}"
+    verify_and_report(
+        bootstrap, redis_url, names, feeder, f"broker {how} {away_for:.0f}s (day 11)", f"recovery_s={recovery:.1f}"
     )
 
 
