@@ -72,7 +72,9 @@ WATERMARK_HEARTBEAT = 2.0  # seconds between frames of a worker that sees no eod
 COMMIT_INTERVAL = 1.0  # seconds between offset commits (each waits for the producer)
 MAX_RECORDS = 2_000  # records per batch: a batch is what arrived, cut at this size
 POLL_MS = 50  # how long an idle worker waits for records before it looks around
-EOD_ROUND_TRIP = 2.0  # seconds an eod routed here counts as not yet known to the scorers
+# seconds an eod copy routed here is remembered at most until this worker's scorer reads it
+# back (one that holds no routed partition never does); under load the round trip took > 2 s
+EOD_ROUND_TRIP = 30.0
 
 
 class _Outputs:
@@ -185,7 +187,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self._unrouted_since: float | None = None  # when records started waiting for eods
         self._unrouted_warned = 0.0  # when that was last logged
         self.paused: set[TopicPartition] = set()  # input partitions read ahead of a waiting close
-        # (when routed, day, eod partition, Kafka timestamp) of the eods routed in the last round trip
+        # (when routed, day, eod partition, Kafka timestamp) of the eod copies routed here and
+        # not read back by this worker's scorer yet (``_pause_limit``)
         self._fresh_eods: list[tuple[float, int, int, int]] = []
         self.n_eod = partition_counts[self.eod_topic]  # every eod is written to each: its copies
         self.ahead = Ahead(settings.hold_records)  # routed records the waiting close will hold
@@ -278,8 +281,15 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
     def _pause_limit(self) -> int | None:
         """The timestamp input partitions pause at (``_pace``), None: none pauses."""
         now = time.monotonic()
-        self._fresh_eods = [(at, day, p, ts) for at, day, p, ts in self._fresh_eods if now - at < EOD_ROUND_TRIP]
         copies = self.scorer.eod_copies()
+        # the day every routed partition here has closed: its copies were read back here
+        clocks = [self.clocks[q] for q in self._owned if q in self.clocks]
+        closed = min(clocks) if clocks and len(clocks) == len(self._owned) else None
+        self._fresh_eods = [
+            (at, day, p, ts)
+            for at, day, p, ts in self._fresh_eods
+            if now - at < EOD_ROUND_TRIP and p not in copies.get(day, {}) and (closed is None or day > closed)
+        ]
         for _, day, p, ts in self._fresh_eods:
             copies.setdefault(day, {})[p] = ts
         return pause_limit(copies, self.n_eod)

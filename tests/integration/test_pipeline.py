@@ -55,6 +55,7 @@ class Feeder:
 
     def __init__(self, bootstrap: str, prefix: str, partitions: int, workers: list[WorkerProcess]) -> None:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+        self.bootstrap = bootstrap
         self.prefix = prefix
         self.partitions = partitions
         self.workers = workers
@@ -115,7 +116,25 @@ class Feeder:
             if seen >= self.records and all(c is not None for c in counters):
                 return
             time.sleep(0.05)
-        raise AssertionError(f"workers processed {seen} of {self.records} records")
+        states = [
+            {k: v for k, v in (w.counters() or {}).items() if k not in ("outputs", "dead_letters")}
+            for w in self.workers
+        ]
+        raise AssertionError(
+            f"workers processed {seen} of {self.records} records; routed (partition, committed, end): "
+            f"{self.routed_positions()}; their counters: {states}"
+        )
+
+    def routed_positions(self) -> list[tuple[int, int | None, int]]:
+        """Per routed partition, the group's committed offset and the end: what is left to score."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.prefix[:-1], enable_auto_commit=False)
+        try:
+            name = next(n for n in consumer.topics() if n.startswith(self.prefix) and n.endswith("-routed"))
+            parts = [TopicPartition(name, q) for q in range(self.partitions)]
+            ends = consumer.end_offsets(parts)
+            return [(tp.partition, consumer.committed(tp), ends[tp]) for tp in parts]
+        finally:
+            consumer.close()
 
 
 def produce_backlog(bootstrap: str, prefix: str, partitions: int, config: BankConfig) -> Feeder:
