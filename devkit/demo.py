@@ -30,6 +30,7 @@ from devkit import devstack
 from devkit.synthetic import BankConfig, Record, SyntheticBank
 from schemas import topics
 from streams import kafka_admin
+from streams.kafka_config import sync_client_options
 from streams.rules_file import load_rules
 from streams.settings import Settings
 
@@ -91,7 +92,7 @@ def describe(v: dict[str, Any]) -> str | None:
 
 def watch_outputs(settings: Settings, tally: Tally, stop: threading.Event, first_day_done: threading.Event) -> None:
     names = [t.full_name(settings.topic_prefix) for t in topics.OUTPUTS]
-    consumer = KafkaConsumer(*names, bootstrap_servers=settings.bootstrap, auto_offset_reset="earliest", group_id=None)
+    consumer = KafkaConsumer(*names, **sync_client_options(settings), auto_offset_reset="earliest", group_id=None)
     try:
         while not stop.is_set():
             for records in consumer.poll(timeout_ms=200).values():

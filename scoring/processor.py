@@ -31,6 +31,7 @@ class Counters:
     dead_letters: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, int] = field(default_factory=dict)
     days_closed: int = 0
+    inputs: dict[str, dict[str, int]] = field(default_factory=dict)  # topic -> verdict -> records
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -47,6 +48,13 @@ class Processor:
         """One input record: a customer's step (accepted, duplicate or dead letter), a dead
         letter for a record that is no valid event, or the valid ``eod`` to close."""
         self.counters.records_in += 1
+        result = self._judge(topic, source, lookup, clock)
+        verdict = Verdict.ACCEPTED if isinstance(result, EndOfDay) else result.verdict
+        by_verdict = self.counters.inputs.setdefault(topic.name, {})
+        by_verdict[verdict.value] = by_verdict.get(verdict.value, 0) + 1
+        return result
+
+    def _judge(self, topic: Topic, source: Source, lookup: Lookup, clock: Clock) -> Step | EndOfDay:
         event = parse(topic, source.raw, self.rules)
         if isinstance(event, Rejected):
             return self._rejected(source, event, lookup)
@@ -64,11 +72,6 @@ class Processor:
         step = apply_event(lookup(event.customer_id), event, source, clock, self.rules)
         self._count(step)
         return step
-
-    def reject(self, source: Source, rejected: Rejected, lookup: Lookup) -> Step:
-        """A record already found invalid (by whoever parsed it) becomes its dead letter."""
-        self.counters.records_in += 1
-        return self._rejected(source, rejected, lookup)
 
     def _rejected(self, source: Source, rejected: Rejected, lookup: Lookup) -> Step:
         # the dead letter names the customer's segment when the record names a known customer

@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.local_store import LocalStore
+from streams.logs import event
 from streams.outbox import Stored, encode_stored
 from streams.scorer import Progress
 from streams.sender import Sender
@@ -107,12 +108,14 @@ async def recover(
             if start is not None and not await _mark_holds(
                 consumer, tp, start, firsts[tp], ends[tp], short_end_offsets
             ):
-                log.warning(
-                    "event=local_copy_not_in_changelog partition=%d mark=%d first=%d end=%d",
-                    tp.partition,
-                    start,
-                    firsts[tp],
-                    ends[tp],
+                event(
+                    log,
+                    logging.WARNING,
+                    "local_copy_not_in_changelog",
+                    partition=tp.partition,
+                    mark=start,
+                    first=firsts[tp],
+                    end=ends[tp],
                 )
                 table.recovery_reset(tp.partition)
                 start = None
@@ -133,7 +136,7 @@ async def recover(
                 break
             if time.monotonic() - logged > PROGRESS_LOG_SECONDS:
                 logged = time.monotonic()
-                log.info("event=recovering records=%d seconds=%.0f", records, logged - started)
+                event(log, logging.INFO, "recovering", records=records, seconds=round(logged - started))
     finally:
         await consumer.stop()
     clocks: dict[int, int] = {}
@@ -146,11 +149,13 @@ async def recover(
             day, progress[tp.partition] = decode_progress(clock)
             if day is not None:
                 clocks[tp.partition] = day
-    log.info(
-        "event=recovered partitions=%s records=%d customers=%s seconds=%.2f",
-        ",".join(str(tp.partition) for tp in tps),
-        records,
-        "unknown" if customers is None else customers,
-        time.monotonic() - started,
+    event(
+        log,
+        logging.INFO,
+        "recovered",
+        partitions=",".join(str(tp.partition) for tp in tps),
+        records=records,
+        customers="unknown" if customers is None else customers,
+        seconds=round(time.monotonic() - started, 2),
     )
     return clocks, progress

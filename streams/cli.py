@@ -1,4 +1,5 @@
-"""The ``tierstream`` command: run a worker, close a day, send records, check and replay rules."""
+"""The ``tierstream`` command: run a worker, close a day, send records, check and replay
+rules, show the effective configuration."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 
 import orjson
@@ -92,6 +94,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    """Every setting's effective value and where it came from; secrets masked."""
+    rows = Settings.from_env(os.environ).describe(os.environ)
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {source:<11}  {value}")
+    return 0
+
+
 def _cmd_eod(args: argparse.Namespace) -> int:
     settings = _settings()
     kafka_admin.ensure_topics(settings)
@@ -110,6 +121,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tierstream", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('tierstream')}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("rules", help="validate a rules file and summarise it")
     p.add_argument("file", nargs="?", help="rules YAML (default: the shipped rules)")
@@ -121,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run one worker (configuration from TIERSTREAM_* variables)")
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(run=_cmd_worker)
+    p = sub.add_parser("config", help="show every setting's effective value and its source, secrets masked")
+    p.set_defaults(run=_cmd_config)
     p = sub.add_parser("eod", help="close a business day: send its eod to every partition")
     p.add_argument("date", help="YYYY-MM-DD")
     p.set_defaults(run=_cmd_eod)

@@ -11,7 +11,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from schemas import topics
-from streams.kafka_config import changelog_topic, routed_topic
+from streams.kafka_config import changelog_topic, routed_topic, sync_client_options
 from streams.settings import Settings
 
 
@@ -19,7 +19,7 @@ def _admin(settings: Settings, timeout: float = 30.0) -> KafkaAdminClient:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="tierstream-admin")
+            return KafkaAdminClient(**sync_client_options(settings), client_id="tierstream-admin")
         except KafkaConnectionError:
             if time.monotonic() > deadline:
                 raise
@@ -30,7 +30,7 @@ def replication_factor(settings: Settings) -> int:
     """3 where the cluster has three brokers or more, else as many as it has (Tansu: 1)."""
     if settings.broker_flavor == "tansu":
         return 1
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, client_id="tierstream-meta")
+    consumer = KafkaConsumer(**sync_client_options(settings), client_id="tierstream-meta")
     try:
         consumer.topics()  # fetches cluster metadata
         brokers = len(consumer._client.cluster.brokers())  # kafka-python has no public call for it
@@ -69,7 +69,7 @@ def ensure_topics(settings: Settings, internal: bool = False) -> None:
 
 
 def partition_counts(settings: Settings, names: Iterable[str]) -> dict[str, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, client_id="tierstream-meta")
+    consumer = KafkaConsumer(**sync_client_options(settings), client_id="tierstream-meta")
     try:
         counts: dict[str, int] = {}
         for name in names:
@@ -87,7 +87,7 @@ def partition_counts(settings: Settings, names: Iterable[str]) -> dict[str, int]
 
 
 def producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5, acks="all", client_id="tierstream-cli")
+    return KafkaProducer(**sync_client_options(settings), linger_ms=5, acks="all", client_id="tierstream-cli")
 
 
 def send_eod(settings: Settings, business_date: str, timestamp_ms: int | None = None) -> int:

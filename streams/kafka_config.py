@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.helpers import create_ssl_context
+
 from streams.settings import Settings
 
 
@@ -19,8 +21,45 @@ def changelog_topic(settings: Settings) -> str:
     return f"{settings.topic_prefix}{settings.app_id}-customer-state-changelog"
 
 
+def _security(settings: Settings) -> dict[str, Any]:
+    """The connection's security, in the option names both clients share: TLS (``SSL``,
+    ``SASL_SSL``) and SASL's PLAIN or SCRAM login (``SASL_PLAINTEXT``, ``SASL_SSL``)."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password
+    return options
+
+
+def _tls(settings: Settings) -> bool:
+    return settings.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+
+def _tls_files(settings: Settings) -> dict[str, str | None]:
+    """The CA bundle (None: the system's), and the client's certificate and key for mutual TLS."""
+    return {
+        "cafile": settings.kafka_ssl_cafile,
+        "certfile": settings.kafka_ssl_certfile,
+        "keyfile": settings.kafka_ssl_keyfile,
+        "password": settings.kafka_ssl_key_password,
+    }
+
+
 def _client(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap_servers": settings.bootstrap, "request_timeout_ms": 30_000}
+    options = {"bootstrap_servers": settings.bootstrap, "request_timeout_ms": 30_000, **_security(settings)}
+    if _tls(settings):  # aiokafka takes an SSL context
+        options["ssl_context"] = create_ssl_context(**_tls_files(settings))
+    return options
+
+
+def sync_client_options(settings: Settings) -> dict[str, Any]:
+    """The same connection for kafka-python's clients (topic administration, the CLI's
+    producer), which take the TLS files themselves."""
+    options = {"bootstrap_servers": settings.bootstrap, **_security(settings)}
+    if _tls(settings):
+        options.update((f"ssl_{name}", value) for name, value in _tls_files(settings).items())
+    return options
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import cast
 
 from rocksdict import DBCompressionType, Options, Rdict, ReadOptions, WriteBatch
 
+from streams.logs import event
 from streams.outbox import has_outbox
 
 log = logging.getLogger("tierstream")
@@ -56,7 +57,7 @@ class LocalStore:
         self.db = Rdict(str(path), options)
         found = self.db.get(_IDENTITY)
         if found is not None and found != identity.encode():
-            log.warning("event=local_store_reset path=%s was=%s now=%s", path, found.decode(), identity)
+            event(log, logging.WARNING, "local_store_reset", path=path, was=found.decode(), now=identity)
             self.db.close()
             shutil.rmtree(path)
             path.mkdir(parents=True)

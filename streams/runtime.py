@@ -50,6 +50,7 @@ from streams.kafka_config import (
     ship_interval,
 )
 from streams.local_store import LocalStore
+from streams.logs import event
 from streams.routing import (
     NoCustomer,
     Router,
@@ -178,6 +179,9 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self.eod_partitions: list[TopicPartition] = []  # of the assignment: read ahead of the records
         self._revoked: set[int] = set()  # routed partitions given up in the rebalance under way
         self._owned: set[int] = set()  # routed partitions whose states are in memory
+        self.in_group = False  # assigned its partitions (maybe none) and ready to read them
+        self.recovering = False  # reading the changelog of partitions just assigned
+        self.progressed_at = time.monotonic()  # when records were last fetched (readiness)
         # one thing at a time touches the states: a batch, a rebalance, a commit
         self._busy = asyncio.Lock()
         self._committed_at = 0.0
@@ -232,6 +236,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         """Route first and ship what was routed (cheap, and the next hop waits for it), then
         score, then checkpoint."""
         mine = {tp: messages for tp, messages in batches.items() if tp in self.assigned}  # not revoked meanwhile
+        if mine:
+            self.progressed_at = time.monotonic()
         for tp, messages in mine.items():
             if tp.topic == self.eod_topic:
                 for m in messages:
@@ -364,7 +370,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                     self._warn_unrouted(tp, ends[tp])
                     return False
         except KafkaError as e:  # a rebalance under way: route them next time
-            log.info("event=eod_end_offsets_failed error=%r", e)
+            event(log, logging.INFO, "eod_end_offsets_failed", error=repr(e))
             return False
         self._unrouted_since = None
         return True
@@ -376,12 +382,13 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             self._unrouted_since = now
         elif now - self._unrouted_since > 5 and now - self._unrouted_warned > 5:
             self._unrouted_warned = now
-            log.warning(
-                "event=records_wait_for_eods partition=%s:%d end=%d waiting_seconds=%.0f",
-                tp.topic,
-                tp.partition,
-                end,
-                now - self._unrouted_since,
+            event(
+                log,
+                logging.WARNING,
+                "records_wait_for_eods",
+                partition=source_of(tp.topic, tp.partition),
+                end=end,
+                waiting_seconds=round(now - self._unrouted_since),
             )
 
     def _route(self, m: Any) -> None:
@@ -412,7 +419,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         progress = self.scorer.progress_made()  # of the checkpoints this flush covers
         if self._crash_armed():
             await self.sender.flush(self._not_outputs)
-            log.warning("event=crash_injected outputs_held=%s", self.sender.pending())
+            event(log, logging.WARNING, "crash_injected", outputs_held=self.sender.pending())
             os.kill(os.getpid(), signal.SIGKILL)
         await self.sender.flush()
         # then the progress, behind what it covers: a crash before it is acknowledged
@@ -432,7 +439,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         except (CommitFailedError, IllegalStateError) as e:
             # a rebalance under way: the revoke that follows commits again, or the next
             # owner replays from the last commit (duplicates are ignored)
-            log.warning("event=commit_failed error=%r", e)
+            event(log, logging.WARNING, "commit_failed", error=repr(e))
 
     # --- rebalances --------------------------------------------------------------------
 
@@ -447,6 +454,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             await self._commit()
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.in_group = False
         async with self._busy:
             await self._settle({tp.partition for tp in revoked if tp.topic == self.routed})
             for tp in revoked:
@@ -473,17 +481,23 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             kept = routed & self._owned & self._revoked
             for q in self._owned - kept:
                 self._drop(q)
-            clocks, progress = await changelog.recover(
-                recovery_options(self.settings),
-                self.changelog,
-                sorted(routed - kept),
-                self.table,
-                short_end_offsets=self.settings.broker_flavor == "tansu",
-            )
+            self.recovering = True
+            try:
+                clocks, progress = await changelog.recover(
+                    recovery_options(self.settings),
+                    self.changelog,
+                    sorted(routed - kept),
+                    self.table,
+                    short_end_offsets=self.settings.broker_flavor == "tansu",
+                )
+            finally:
+                self.recovering = False
             self.clocks.update(clocks)
             self.scorer.progress.update(progress)
             self._owned, self._revoked = routed, set()
             self.frames.rebalanced()
+            self.progressed_at = time.monotonic()  # the time spent rebalancing was no stall
+            self.in_group = True
 
     def _drop(self, q: int) -> None:
         self.table.drop(q)
@@ -523,7 +537,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         try:
             ends: dict[TopicPartition, int] = await self.consumer.end_offsets(partitions)
         except KafkaError as e:  # a rebalance or a broker away: no partition is idle this time
-            log.info("event=end_offsets_failed error=%r", e)
+            event(log, logging.INFO, "end_offsets_failed", error=repr(e))
             return {}
         return ends
 
@@ -553,6 +567,10 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             if high is not None:
                 lag[source] = max(0, high - self.router.next_offset.get(source, high))
         return lag
+
+    def owned(self) -> frozenset[int]:
+        """The routed partitions whose states this worker holds."""
+        return frozenset(self._owned)
 
     def routed_partitions(self) -> list[int]:
         return sorted(tp.partition for tp in self.assigned if tp.topic == self.routed)

@@ -33,6 +33,7 @@ from scoring.state import CustomerState
 from scoring.step import Step, Verdict
 from streams.frames import Frame, Routed, Watermarks
 from streams.gate import Ack, Apply, Close, CloseGate, FramePolicy, Keep
+from streams.logs import event
 from streams.outbox import Acknowledgements, Encoded, Stored
 from streams.routing import partition_of, source_of
 from streams.sinks import CustomerWrite, Entry, TierSink
@@ -393,7 +394,7 @@ class Scorer:
             # after its customers: a durable clock says the whole close is (one partition)
             self.clocks[q] = clock.closed
             self._dirty_progress.add(q)
-            log.info("event=day_closed partition=%d day=%s customers=%d", q, format_day(clock.closed), customers)
+            event(log, logging.INFO, "day_closed", partition=q, day=format_day(clock.closed), customers=customers)
 
     def _resend_outboxes(self, q: int) -> None:
         """Outputs a recovered state counts as sent but Kafka never acknowledged: send them
@@ -406,7 +407,7 @@ class Scorer:
             self._writes.append(self._customer_write(stored.state, clock, values, fresh=False))
             resent += 1
         if resent:
-            log.info("event=outboxes_resent partition=%d customers=%d", q, resent)
+            event(log, logging.INFO, "outboxes_resent", partition=q, customers=resent)
 
     # --- outputs ---------------------------------------------------------------------
 
@@ -459,6 +460,16 @@ class Scorer:
                 copies.setdefault(w.day, {}).update(w.copies)
         return copies
 
+    def lowest_watermarks(self) -> dict[int, int]:
+        """Per routed partition whose gate has heard from every input partition, the lowest
+        of their watermarks (ms): no close here can pass it."""
+        out = {}
+        for q, part in self.partitions.items():
+            marks = part.gate.watermarks
+            if self.sources <= marks.keys():
+                out[q] = min(marks[s] for s in self.sources)
+        return out
+
     def closes_waiting(self) -> list[dict[str, Any]]:
         """Every waiting close: its day, how long it has waited, and the input partition
         whose watermark holds it back (with that watermark, -1 if it never reported)."""
@@ -488,15 +499,16 @@ class Scorer:
             if waiting and now - waiting[0].since > bound and now - part.warned_at > bound:
                 part.warned_at = now
                 source, mark = _holdup(part.gate)
-                log.warning(
-                    "event=close_waiting partition=%d day=%s waiting_seconds=%.0f held_back_by=%s watermark_ms=%d "
-                    "eod_timestamp_ms=%d",
-                    q,
-                    format_day(waiting[0].day),
-                    now - waiting[0].since,
-                    source,
-                    mark,
-                    waiting[0].ts,
+                event(
+                    log,
+                    logging.WARNING,
+                    "close_waiting",
+                    partition=q,
+                    day=format_day(waiting[0].day),
+                    waiting_seconds=round(now - waiting[0].since),
+                    held_back_by=source,
+                    watermark_ms=mark,
+                    eod_timestamp_ms=waiting[0].ts,
                 )
 
 

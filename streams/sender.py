@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from streams.logs import event
+
 log = logging.getLogger("tierstream")
 
 OnSent = Callable[[], None]
@@ -32,7 +34,7 @@ EXIT_NOT_DELIVERED = 75  # EX_TEMPFAIL: restart it, it replays from its last com
 def stop_now(error: BaseException) -> None:
     """The worker's reaction to a batch the broker never acknowledged: exit before another
     batch of that partition can be sent behind it, and before anything is committed."""
-    log.critical("event=stopping reason=batch_not_acknowledged error=%r", error)
+    event(log, logging.CRITICAL, "stopping", reason="batch_not_acknowledged", error=repr(error))
     logging.shutdown()
     os._exit(EXIT_NOT_DELIVERED)
 
@@ -119,8 +121,13 @@ class Sender:
         self._in_flight.discard(future)
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
-            log.error(
-                "event=batch_not_acknowledged topic=%s partition=%d error=%r", batch.topic, batch.partition, error
+            event(
+                log,
+                logging.ERROR,
+                "batch_not_acknowledged",
+                topic=batch.topic,
+                partition=batch.partition,
+                error=repr(error),
             )
             self._failure = self._failure or error or asyncio.CancelledError()
             if error is not None:  # cancelled: the producer stops, nothing is sent after it

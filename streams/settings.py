@@ -1,76 +1,142 @@
 """Configuration: one frozen Settings, built once from an environment mapping.
 
 The entry points pass ``os.environ`` in (``Settings.from_env``); nothing else reads the
-environment, and nothing here reads a file: everything else receives a Settings.
+environment, and nothing here reads a file: everything else receives a Settings. Every
+setting is a field of ``Settings`` that names its variable, default, parser, and whether it
+is a secret, so ``tierstream config`` can show each effective value and where it came
+from, secrets masked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 class SettingsError(ValueError):
     """A configuration that cannot work; the message says which variable."""
 
 
-@dataclass(frozen=True)
+MASK = "***"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _broker(name: str, raw: str) -> str:
+    return raw if raw.startswith("kafka://") else "kafka://" + raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _int_at_least(low: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        if value < low:
+            raise SettingsError(f"{name} must be >= {low}")
+        return value
+
+    return parse
+
+
+def _one_of(*choices: str, upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.upper() if upper else raw
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _var(default: Any, parse: Callable[[str, str], Any] = _text, secret: bool = False, env: str | None = None) -> Any:
+    """A setting's field: its default, how its variable's text is read, whether it is a
+    secret (never shown), and the variable's name if not TIERSTREAM_ + the field's."""
+    return field(default=default, metadata={"parse": parse, "secret": secret, "env": env})
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
-    broker: str  # kafka://host:port
-    redis_url: str
-    rules_path: str | None
-    topic_prefix: str
-    redis_prefix: str
-    app_id: str
-    partitions: int
-    broker_flavor: str  # "kafka" or "tansu" (the development broker: see faust_config)
-    web_port: int
-    data_dir: Path
-    close_wait_warning: int = 60  # seconds a close may wait before it is logged as a warning
-    state_store: str = "memory"  # "memory" or "rocksdb" (streams.table)
-    state_dir: Path | None = None  # the local store's directory (rocksdb); None: data_dir/state
-    state_cache: int = 20_000  # decoded customers a rocksdb store keeps in memory
-    instance_id: str | None = None  # the consumer's static group membership (kafka_config)
-    crash_after_outputs: int | None = None  # tests only: the outbox fault (Runtime._crash_armed)
-    hold_records: int = 50_000  # records routed ahead of a waiting close before inputs pause (gate.Ahead)
+    """Every setting, with its default; the variable is TIERSTREAM_ and the name in capitals
+    (but ``rules_path``: TIERSTREAM_RULES, ``crash_after_outputs``: TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS)."""
+
+    broker: str = _var("", _broker)  # kafka://host:port[,host:port...]
+    redis_url: str = _var("")  # redis:// or rediss:// (TLS); shown with its password masked
+    rules_path: str | None = _var(None, env="RULES")
+    topic_prefix: str = _var("")
+    redis_prefix: str = _var("tier:")
+    app_id: str = _var("tierstream")
+    partitions: int = _var(8, _int_at_least(1))
+    broker_flavor: str = _var("kafka", _one_of("kafka", "tansu"))  # tansu: the development broker (kafka_config)
+    web_host: str = _var("127.0.0.1")  # the pages' bind address; 0.0.0.0 to be scraped from elsewhere
+    web_port: int = _var(6066, _int_at_least(0))  # 0: any free port
+    data_dir: Path = _var(Path("./.tierstream"), _path)
+    close_wait_warning: int = _var(60, _int_at_least(1))  # seconds a close may wait before it is logged
+    state_store: str = _var("memory", _one_of("memory", "rocksdb"))  # streams.table
+    state_dir: Path | None = _var(None, _path)  # the local store's directory (rocksdb); None: data_dir/state
+    state_cache: int = _var(20_000, _int_at_least(1))  # decoded customers a rocksdb store keeps in memory
+    instance_id: str | None = _var(None)  # the consumer's static group membership (kafka_config)
+    # tests only: the outbox fault (Runtime._crash_armed)
+    crash_after_outputs: int | None = _var(None, _int_at_least(1), env="TEST_CRASH_AFTER_OUTPUTS")
+    hold_records: int = _var(50_000, _int_at_least(0))  # routed ahead of a waiting close before inputs pause
+    stream_maxlen: int = _var(100_000, _int_at_least(1))  # entries each Redis stream keeps (XADD MAXLEN ~)
+    log_format: str = _var("logfmt", _one_of("logfmt", "json"))  # streams.logs
+    kafka_security_protocol: str = _var("PLAINTEXT", _one_of(*SECURITY_PROTOCOLS, upper=True))
+    kafka_sasl_mechanism: str | None = _var(None, _one_of(*SASL_MECHANISMS, upper=True))
+    kafka_sasl_username: str | None = _var(None)
+    kafka_sasl_password: str | None = _var(None, secret=True)
+    kafka_ssl_cafile: str | None = _var(None)  # CA bundle (default: the system's)
+    kafka_ssl_certfile: str | None = _var(None)  # client certificate (mutual TLS), with the key
+    kafka_ssl_keyfile: str | None = _var(None)
+    kafka_ssl_key_password: str | None = _var(None, secret=True)
+    redis_username: str | None = _var(None)  # the ACL user, if not in the URL
+    redis_password: str | None = _var(None, secret=True)  # if not in the URL
+    redis_ca_file: str | None = _var(None)  # CA bundle for rediss:// (default: the system's)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        broker = env.get("TIERSTREAM_BROKER", "")
-        redis_url = env.get("TIERSTREAM_REDIS_URL", "")
+        settings = cls(**{f.name: _read(f, env) for f in fields(cls)})
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Settings that cannot work together; the message names the variable."""
         hint = ' (for the development stack: eval "$(tierstream-dev up)")'
-        if not broker:
+        if not self.broker.removeprefix("kafka://"):
             raise SettingsError("TIERSTREAM_BROKER is not set" + hint)
-        if not redis_url:
+        if not self.redis_url:
             raise SettingsError("TIERSTREAM_REDIS_URL is not set" + hint)
-        if not broker.startswith("kafka://"):
-            broker = "kafka://" + broker
-        flavor = env.get("TIERSTREAM_BROKER_FLAVOR") or "kafka"
-        if flavor not in ("kafka", "tansu"):
-            raise SettingsError("TIERSTREAM_BROKER_FLAVOR must be kafka or tansu")
-        store = env.get("TIERSTREAM_STATE_STORE") or "memory"
-        if store not in ("memory", "rocksdb"):
-            raise SettingsError("TIERSTREAM_STATE_STORE must be memory or rocksdb")
-        return cls(
-            broker=broker,
-            redis_url=redis_url,
-            rules_path=env.get("TIERSTREAM_RULES") or None,
-            topic_prefix=env.get("TIERSTREAM_TOPIC_PREFIX", ""),
-            redis_prefix=env.get("TIERSTREAM_REDIS_PREFIX", "tier:"),
-            app_id=env.get("TIERSTREAM_APP_ID", "tierstream"),
-            partitions=_int(env, "TIERSTREAM_PARTITIONS", 8, low=1),
-            broker_flavor=flavor,
-            web_port=_int(env, "TIERSTREAM_WEB_PORT", 6066, low=0),
-            data_dir=Path(env.get("TIERSTREAM_DATA_DIR", "./.tierstream")),
-            close_wait_warning=_int(env, "TIERSTREAM_CLOSE_WAIT_WARNING", 60, low=1),
-            state_store=store,
-            state_dir=Path(env["TIERSTREAM_STATE_DIR"]) if env.get("TIERSTREAM_STATE_DIR") else None,
-            state_cache=_int(env, "TIERSTREAM_STATE_CACHE", 20_000, low=1),
-            instance_id=env.get("TIERSTREAM_INSTANCE_ID") or None,
-            crash_after_outputs=_int(env, "TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS", 0, low=1) or None,
-            hold_records=_int(env, "TIERSTREAM_HOLD_RECORDS", 50_000, low=0),
-        )
+        if self.kafka_security_protocol.startswith("SASL_"):
+            for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password"):
+                if getattr(self, name) is None:
+                    raise SettingsError(f"{variable(name)} is required with {self.kafka_security_protocol}")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "redis_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise SettingsError(f"{variable(name)}: no such file {path}")
+        if self.redis_ca_file is not None and not self.redis_url.startswith("rediss://"):
+            raise SettingsError("TIERSTREAM_REDIS_CA_FILE needs a rediss:// TIERSTREAM_REDIS_URL (TLS)")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise SettingsError("TIERSTREAM_KAFKA_SSL_CERTFILE and TIERSTREAM_KAFKA_SSL_KEYFILE go together")
+
+    def __repr__(self) -> str:
+        """Secrets masked: a settings object that reaches a log or a traceback shows none."""
+        return f"Settings({', '.join(f'{f.name}={self._shown(f.name)!r}' for f in fields(self))})"
+
+    def _shown(self, name: str) -> str:
+        value = getattr(self, name)
+        return "" if value is None else MASK if _FIELDS[name].metadata["secret"] else masked_url(str(value))
 
     @property
     def local_store_path(self) -> Path:
@@ -82,15 +148,38 @@ class Settings:
         """host:port for clients that do not take the kafka:// URL."""
         return self.broker.removeprefix("kafka://")
 
+    def describe(self, env: Mapping[str, str]) -> list[tuple[str, str, str]]:
+        """(variable, value as shown, where it came from) for every setting, secrets masked."""
+        names = [(variable(f.name), f.name) for f in fields(self)]
+        return [(var, self._shown(name), "environment" if env.get(var) else "default") for var, name in names]
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+
+def masked_url(url: str) -> str:
+    """``url`` with any password in it replaced by ``***`` (redis://user:***@host)."""
     try:
-        value = int(raw)
+        parts = urlsplit(url)
+        password = parts.password
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < low:
-        raise SettingsError(f"{name} must be >= {low}")
-    return value
+        return url
+    if not password:
+        return url
+    netloc = parts.netloc.replace(f":{password}@", f":{MASK}@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# --- reading the variables -------------------------------------------------------------
+
+
+def variable(name: str) -> str:
+    """The environment variable of setting ``name``."""
+    f = _FIELDS[name]
+    return "TIERSTREAM_" + (f.metadata["env"] or name.upper())
+
+
+def _read(f: Field[Any], env: Mapping[str, str]) -> Any:
+    name = variable(f.name)
+    raw = env.get(name)
+    return f.default if raw is None or raw == "" else f.metadata["parse"](name, raw)
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}

@@ -21,12 +21,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from streams.logs import event
 
 log = logging.getLogger("tierstream")
 
@@ -64,6 +66,12 @@ class CustomerWrite:
 class TierSink(Protocol):
     async def write(self, writes: Sequence[CustomerWrite]) -> None:
         """Apply each write atomically; raise only for infrastructure errors."""
+
+    async def tier_sizes(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """How many customers each (segment, tier) has now."""
+
+    async def ping(self, timeout: float) -> bool:
+        """Whether the store answers within ``timeout`` seconds."""
 
     async def close(self) -> None: ...
 
@@ -123,12 +131,25 @@ class RedisTierSink:
     """Writes through one pipelined server-side script call per customer evaluation."""
 
     def __init__(
-        self, url: str, prefix: str, maxlen: int = STREAM_MAXLEN, command_timeout: float = COMMAND_TIMEOUT
+        self,
+        url: str,
+        prefix: str,
+        maxlen: int = STREAM_MAXLEN,
+        command_timeout: float = COMMAND_TIMEOUT,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
+        """``url``: redis:// or rediss:// (TLS), with the ACL user and password in it or given
+        apart (the URL's win); ``ca_file``: the CA bundle a rediss:// server is checked against."""
         self.prefix = prefix
         self.maxlen = maxlen
+        options: dict[str, Any] = {"socket_timeout": command_timeout, "socket_connect_timeout": 5.0}
+        options.update((k, v) for k, v in (("username", username), ("password", password)) if v is not None)
+        if ca_file is not None:
+            options["ssl_ca_certs"] = ca_file
         # no retries of its own: ``write`` tries again, with a fresh pipeline (scripts checked)
-        self.client = aioredis.Redis.from_url(url, socket_timeout=command_timeout, socket_connect_timeout=5.0)
+        self.client = aioredis.Redis.from_url(url, **options)
         self._script = self.client.register_script(_APPLY)
         self.unavailable_since: float | None = None  # monotonic time writes began to wait
 
@@ -149,17 +170,24 @@ class RedisTierSink:
                     self.unavailable_since = now
                 if now - warned >= WARN_EVERY:
                     warned = now
-                    log.warning(
-                        "event=redis_unavailable waiting_seconds=%.1f writes=%d error=%r",
-                        now - self.unavailable_since,
-                        len(writes),
-                        e,
+                    event(
+                        log,
+                        logging.WARNING,
+                        "redis_unavailable",
+                        waiting_seconds=round(now - self.unavailable_since, 1),
+                        writes=len(writes),
+                        error=repr(e),
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_CAP)
                 continue
             if self.unavailable_since is not None:
-                log.warning("event=redis_back unavailable_seconds=%.1f", time.monotonic() - self.unavailable_since)
+                event(
+                    log,
+                    logging.WARNING,
+                    "redis_back",
+                    unavailable_seconds=round(time.monotonic() - self.unavailable_since, 1),
+                )
                 self.unavailable_since = None
             return
 
@@ -180,6 +208,18 @@ class RedisTierSink:
             args += [w.fields[name] for name in HASH_FIELDS]
             await self._script(keys=[self.hash_key(w.customer_id)], args=args, client=pipe)
         await pipe.execute()
+
+    async def tier_sizes(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for segment, tier in pairs:
+                pipe.scard(f"{self.prefix}members:{segment}:{tier}")
+            return [int(n) for n in await pipe.execute()]
+
+    async def ping(self, timeout: float) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.client.ping(), timeout))
+        except (TimeoutError, *UNAVAILABLE):
+            return False
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -209,6 +249,12 @@ class MemoryTierSink:
                 self.members.get((stored["segment"], stored["tier"]), set()).discard(w.customer_id)
             self.hashes[w.customer_id] = {**stored, **w.fields}
             self.members.setdefault((w.fields["segment"], w.fields["tier"]), set()).add(w.customer_id)
+
+    async def tier_sizes(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        return [len(self.members.get(pair, ())) for pair in pairs]
+
+    async def ping(self, timeout: float) -> bool:
+        return True
 
     async def close(self) -> None:
         return None

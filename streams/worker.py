@@ -4,46 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging.config
 import os
 import signal
 
+from prometheus_client import CollectorRegistry
+
 from schemas import topics
-from streams import web
+from streams import logs, web
 from streams.kafka_admin import ensure_topics, partition_counts
+from streams.monitoring import Monitoring, TimedSink, redis_write_histogram
 from streams.rules_file import load_rules
 from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.sinks import RedisTierSink
 
 
-def build(settings: Settings) -> Runtime:
-    """The worker: rules loaded, every topic it reads or writes ensured, the runtime wired."""
+def build(settings: Settings) -> tuple[Runtime, Monitoring]:
+    """The worker: rules loaded, every topic it reads or writes ensured, the runtime wired,
+    and its metrics."""
     rules = load_rules(settings.rules_path)
     ensure_topics(settings, internal=True)
     names = [t.full_name(settings.topic_prefix) for t in (*topics.INPUTS, *topics.OUTPUTS)]
-    sink = RedisTierSink(settings.redis_url, settings.redis_prefix)
-    return Runtime(settings, rules, sink, partition_counts(settings, names))
-
-
-def logging_config(loglevel: str) -> dict[str, object]:
-    """key=value log lines, one event per line, for log shippers and grep alike."""
-    line = "ts=%(asctime)s level=%(levelname)s logger=%(name)s pid=%(process)d %(message)s"
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"kv": {"format": line}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv"}},
-        "root": {"level": loglevel.upper(), "handlers": ["stderr"]},
-    }
+    redis = RedisTierSink(
+        settings.redis_url,
+        settings.redis_prefix,
+        settings.stream_maxlen,
+        username=settings.redis_username,
+        password=settings.redis_password,
+        ca_file=settings.redis_ca_file,
+    )
+    registry = CollectorRegistry()
+    sink = TimedSink(redis, redis_write_histogram(registry))
+    runtime = Runtime(settings, rules, sink, partition_counts(settings, names))
+    return runtime, Monitoring.of(runtime, registry)
 
 
 async def _serve(settings: Settings) -> None:
-    runtime = build(settings)  # in the loop: the Kafka clients belong to it
+    runtime, monitoring = build(settings)  # in the loop: the Kafka clients belong to it
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stopping.set)  # finish the batch, commit, leave the group
-    pages = await web.serve(runtime, settings.web_port or web.free_port())
+    pages = await web.serve(runtime, monitoring, settings.web_host, settings.web_port or web.free_port())
     try:
         await runtime.run()
     finally:
@@ -61,6 +62,6 @@ GC_THRESHOLDS = (100_000, 50, 100)
 
 def run(settings: Settings | None = None, loglevel: str = "INFO") -> None:
     settings = settings or Settings.from_env(os.environ)
-    logging.config.dictConfig(logging_config(loglevel))
+    logs.configure(loglevel, settings.log_format)
     gc.set_threshold(*GC_THRESHOLDS)
     asyncio.run(_serve(settings))

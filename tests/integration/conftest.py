@@ -141,12 +141,14 @@ def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str],
         store: Path | None = None,
         hold: int | None = None,
         instance: str | None = None,
+        loglevel: str | None = None,
         **env_extra: str,
     ) -> WorkerProcess:
         """A worker; ``store``: with a RocksDB state store there (a cache of 50 customers,
         so most reads go to the store) and its log at INFO (it says what it recovered);
         ``hold``: its TIERSTREAM_HOLD_RECORDS (back-pressure's bound); ``instance``: its
-        TIERSTREAM_INSTANCE_ID (static group membership); ``env_extra``: more of its environment."""
+        TIERSTREAM_INSTANCE_ID (static group membership); ``loglevel``: its log level (default
+        TS_LOGLEVEL, else WARNING); ``env_extra``: more of its environment."""
         bootstrap, flavor = broker
         env = {
             **os.environ,
@@ -164,7 +166,7 @@ def start_worker(broker: tuple[str, str], redis_url: str, names: dict[str, str],
         if instance is not None:
             env["TIERSTREAM_INSTANCE_ID"] = instance
         env.update(env_extra)
-        loglevel = os.environ.get("TS_LOGLEVEL", "WARNING")
+        loglevel = loglevel or os.environ.get("TS_LOGLEVEL", "WARNING")
         if store is not None:
             env.update(TIERSTREAM_STATE_STORE="rocksdb", TIERSTREAM_STATE_DIR=str(store), TIERSTREAM_STATE_CACHE="50")
             loglevel = "INFO"
