@@ -24,6 +24,7 @@ from devkit import devstack
 from tests.integration.conftest import ROOT
 from tests.integration.test_pipeline import Feeder, days_of, scenario_bank, verify, wait_for_assignment
 from tests.integration.tls_proxy import tls_front
+from tests.unit.test_compose import dashboard_metrics
 from tests.unit.test_operations import parse_logfmt
 
 REDIS_SECRET = "s3cret-redis-Pa55"
@@ -50,13 +51,13 @@ def wait_for(what: str, check: Any, timeout: float = 30.0) -> Any:
 
 
 def metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the worker's /metrics: (name, labels) -> value; the families the
+    dashboard reads are all there."""
     status, text = get(port, "/metrics")
     assert status == 200
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    families = list(text_string_to_metric_families(text))
+    assert dashboard_metrics() <= {f.name for f in families}
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
 
 
 def test_a_worker_behind_tls_and_an_acl_user_serves_readiness_and_metrics_and_shows_no_secret(
