@@ -1,4 +1,5 @@
-"""The ``tierstream-dev`` command: the development stack, the demo and the synthetic feed."""
+"""The ``tierstream-dev`` command: the development stack, the demo, the synthetic feed and
+the generated documents."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from devkit import demo, devstack
+from devkit import demo, devstack, docs
 from streams.cli import run_command
 from streams.settings import Settings
 
@@ -55,6 +56,12 @@ def _cmd_feed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_docs(args: argparse.Namespace) -> int:
+    for path in docs.write():
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tierstream-dev", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--pause", type=float, default=2.0, help="seconds between business days")
     p.set_defaults(run=_cmd_feed)
+    p = sub.add_parser("docs", help="write docs/configuration.md and docs/asyncapi.yaml from the code and schemas")
+    p.set_defaults(run=_cmd_docs)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The metrics of SPEC section 4, computed exactly as of one day from a customer's state.
+"""The metrics of contract §4, computed exactly as of one day from a customer's state.
 
 Amounts are exact numbers of cents (``int``, or ``Fraction`` for averages); counts and
 days are plain integers. Each metric is computed at most once per view.

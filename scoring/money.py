@@ -1,4 +1,4 @@
-"""Exact money: integer cents, half-even rounding, and the SPEC's two-decimal strings."""
+"""Exact money: integer cents, half-even rounding, and the contract's two-decimal strings."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def decimal_to_fraction(text: str) -> Fraction:
 
 
 def convert_cents(cents: int, rate: Fraction) -> int:
-    """Convert an amount in cents at ``rate``, rounded half-even to the cent (SPEC section 4)."""
+    """Convert an amount in cents at ``rate``, rounded half-even to the cent (contract §4)."""
     if rate == 1:
         return cents
     return round_half_even(cents * rate)

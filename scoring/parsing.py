@@ -145,7 +145,7 @@ def _in_calendar(key: str, day: Day) -> Day:
 
 
 def money_cents(x: Any) -> int | None:
-    """Cents of a SPEC money value, or None if it is not one."""
+    """Cents of a money value (contract §3), or None if it is not one."""
     t = type(x)
     if t is str:
         if _MONEY.fullmatch(x) is None:

@@ -1,4 +1,4 @@
-"""The rules file (SPEC section 5): validated once into frozen, ready-to-compare values.
+"""The rules file (contract §5): validated once into frozen, ready-to-compare values.
 
 Every threshold is turned into an exact number in the unit of the metric it is compared
 with (cents for amounts, plain units for counts and days), so decisions never touch a
@@ -21,7 +21,7 @@ from scoring.money import Number, decimal_to_fraction
 DEFAULT_WINDOWS = (7, 30, 90)
 DEFAULT_FUTURE_DAYS = 31  # allowed_future_days when the rules file leaves it out
 
-# Metrics of SPEC section 4. Windowed kinds take any N >= 1 (``aum_avg_60d``).
+# Metrics of contract §4. Windowed kinds take any N >= 1 (``aum_avg_60d``).
 WINDOWED_AMOUNTS = ("aum_avg", "loan_avg", "debits", "credits", "fee_income", "external_outflow")
 WINDOWED_COUNTS = ("txn_count",)
 _WINDOWED = re.compile(r"(" + "|".join(WINDOWED_AMOUNTS + WINDOWED_COUNTS) + r")_([1-9][0-9]*)d")
@@ -29,7 +29,7 @@ _PLAIN = {"aum": True, "loan_balance": True, "contribution_90d": True, "days_sin
 
 
 class RulesError(ValueError):
-    """A rules file that breaks SPEC section 5; the message names the field."""
+    """A rules file that breaks contract §5; the message names the field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class MetricRef:
 
 
 def metric_ref(name: str) -> MetricRef:
-    """Resolve a metric name of SPEC section 4; ValueError if it names none."""
+    """Resolve a metric name of contract §4; ValueError if it names none."""
     if name in _PLAIN:
         return MetricRef(name, name, 90 if name == "contribution_90d" else 0, _PLAIN[name])
     m = _WINDOWED.fullmatch(name)
@@ -191,7 +191,7 @@ def _metric(v: Any, path: str) -> MetricRef:
     try:
         return metric_ref(_str(v, path))
     except ValueError as e:
-        raise RulesError(f"{path}: {e}; metrics are the names of SPEC section 4") from None
+        raise RulesError(f"{path}: {e}; metrics are the names of contract §4") from None
 
 
 def _segment(name: str, raw: Any, path: str) -> Segment:

@@ -60,10 +60,13 @@ def _one_of(*choices: str, upper: bool = False) -> Callable[[str, str], str]:
     return parse
 
 
-def _var(default: Any, parse: Callable[[str, str], Any] = _text, secret: bool = False, env: str | None = None) -> Any:
+def _var(
+    default: Any, parse: Callable[[str, str], Any] = _text, secret: bool = False, env: str | None = None, doc: str = ""
+) -> Any:
     """A setting's field: its default, how its variable's text is read, whether it is a
-    secret (never shown), and the variable's name if not TIERSTREAM_ + the field's."""
-    return field(default=default, metadata={"parse": parse, "secret": secret, "env": env})
+    secret (never shown), the variable's name if not TIERSTREAM_ + the field's, and what it
+    means (``docs/configuration.md`` is made of these)."""
+    return field(default=default, metadata={"parse": parse, "secret": secret, "env": env, "doc": doc})
 
 
 @dataclass(frozen=True, repr=False)
@@ -71,38 +74,47 @@ class Settings:
     """Every setting, with its default; the variable is TIERSTREAM_ and the name in capitals
     (but ``rules_path``: TIERSTREAM_RULES, ``crash_after_outputs``: TIERSTREAM_TEST_CRASH_AFTER_OUTPUTS)."""
 
-    broker: str = _var("", _broker)  # kafka://host:port[,host:port...]
-    redis_url: str = _var("")  # redis:// or rediss:// (TLS); shown with its password masked
-    rules_path: str | None = _var(None, env="RULES")
-    topic_prefix: str = _var("")
-    redis_prefix: str = _var("tier:")
-    app_id: str = _var("tierstream")
-    partitions: int = _var(8, _int_at_least(1))
-    broker_flavor: str = _var("kafka", _one_of("kafka", "tansu"))  # tansu: the development broker (kafka_config)
-    web_host: str = _var("127.0.0.1")  # the pages' bind address; 0.0.0.0 to be scraped from elsewhere
-    web_port: int = _var(6066, _int_at_least(0))  # 0: any free port
-    data_dir: Path = _var(Path("./.tierstream"), _path)
-    close_wait_warning: int = _var(60, _int_at_least(1))  # seconds a close may wait before it is logged
-    state_store: str = _var("memory", _one_of("memory", "rocksdb"))  # streams.table
-    state_dir: Path | None = _var(None, _path)  # the local store's directory (rocksdb); None: data_dir/state
-    state_cache: int = _var(20_000, _int_at_least(1))  # decoded customers a rocksdb store keeps in memory
-    instance_id: str | None = _var(None)  # the consumer's static group membership (kafka_config)
-    # tests only: the outbox fault (Runtime._crash_armed)
-    crash_after_outputs: int | None = _var(None, _int_at_least(1), env="TEST_CRASH_AFTER_OUTPUTS")
-    hold_records: int = _var(50_000, _int_at_least(0))  # routed ahead of a waiting close before inputs pause
-    stream_maxlen: int = _var(100_000, _int_at_least(1))  # entries each Redis stream keeps (XADD MAXLEN ~)
-    log_format: str = _var("logfmt", _one_of("logfmt", "json"))  # streams.logs
-    kafka_security_protocol: str = _var("PLAINTEXT", _one_of(*SECURITY_PROTOCOLS, upper=True))
-    kafka_sasl_mechanism: str | None = _var(None, _one_of(*SASL_MECHANISMS, upper=True))
-    kafka_sasl_username: str | None = _var(None)
-    kafka_sasl_password: str | None = _var(None, secret=True)
-    kafka_ssl_cafile: str | None = _var(None)  # CA bundle (default: the system's)
-    kafka_ssl_certfile: str | None = _var(None)  # client certificate (mutual TLS), with the key
-    kafka_ssl_keyfile: str | None = _var(None)
-    kafka_ssl_key_password: str | None = _var(None, secret=True)
-    redis_username: str | None = _var(None)  # the ACL user, if not in the URL
-    redis_password: str | None = _var(None, secret=True)  # if not in the URL
-    redis_ca_file: str | None = _var(None)  # CA bundle for rediss:// (default: the system's)
+    broker: str = _var("", _broker, doc="Kafka bootstrap servers, kafka://host:port[,host:port] (required)")
+    redis_url: str = _var("", doc="redis:// or rediss:// (TLS) URL; a password in it is masked when shown (required)")
+    rules_path: str | None = _var(None, env="RULES", doc="the rules file (YAML); unset: the shipped default rules")
+    topic_prefix: str = _var("", doc="put in front of every topic name")
+    redis_prefix: str = _var("tier:", doc="put in front of every Redis key")
+    app_id: str = _var("tierstream", doc="the consumer group, and the internal topics' names")
+    partitions: int = _var(8, _int_at_least(1), doc="partitions of the topics tierstream creates")
+    broker_flavor: str = _var(
+        "kafka", _one_of("kafka", "tansu"), doc="kafka, or tansu: the development broker's workarounds"
+    )
+    web_host: str = _var("127.0.0.1", doc="the pages' bind address; 0.0.0.0 to be scraped from other hosts")
+    web_port: int = _var(6066, _int_at_least(0), doc="the pages' port (/health, /ready, /metrics); 0: any free one")
+    data_dir: Path = _var(Path("./.tierstream"), _path, doc="the worker's local directory")
+    close_wait_warning: int = _var(60, _int_at_least(1), doc="seconds a day close may wait before it is logged")
+    state_store: str = _var("memory", _one_of("memory", "rocksdb"), doc="where customer states live: memory or rocksdb")
+    state_dir: Path | None = _var(None, _path, doc="the RocksDB store's directory; unset: DATA_DIR/state")
+    state_cache: int = _var(20_000, _int_at_least(1), doc="decoded customers a RocksDB store keeps in memory")
+    instance_id: str | None = _var(None, doc="static group membership: a restart under this id keeps the partitions")
+    crash_after_outputs: int | None = _var(
+        None, _int_at_least(1), env="TEST_CRASH_AFTER_OUTPUTS", doc="tests only: the outbox fault injection"
+    )
+    hold_records: int = _var(
+        50_000, _int_at_least(0), doc="records routed ahead of a waiting close before the inputs pause"
+    )
+    stream_maxlen: int = _var(100_000, _int_at_least(1), doc="entries each Redis stream keeps, approximately")
+    log_format: str = _var("logfmt", _one_of("logfmt", "json"), doc="log lines: logfmt or json")
+    kafka_security_protocol: str = _var(
+        "PLAINTEXT", _one_of(*SECURITY_PROTOCOLS, upper=True), doc="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: str | None = _var(
+        None, _one_of(*SASL_MECHANISMS, upper=True), doc="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_*)"
+    )
+    kafka_sasl_username: str | None = _var(None, doc="the SASL user (SASL_*)")
+    kafka_sasl_password: str | None = _var(None, secret=True, doc="the SASL password (SASL_*); never shown")
+    kafka_ssl_cafile: str | None = _var(None, doc="CA bundle the brokers are checked against; unset: the system's")
+    kafka_ssl_certfile: str | None = _var(None, doc="client certificate for mutual TLS (with the key file)")
+    kafka_ssl_keyfile: str | None = _var(None, doc="the client certificate's private key")
+    kafka_ssl_key_password: str | None = _var(None, secret=True, doc="the private key's password; never shown")
+    redis_username: str | None = _var(None, doc="the Redis ACL user, if not in the URL")
+    redis_password: str | None = _var(None, secret=True, doc="the Redis password, if not in the URL; never shown")
+    redis_ca_file: str | None = _var(None, doc="CA bundle a rediss:// server is checked against; unset: the system's")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -147,6 +159,13 @@ class Settings:
     def bootstrap(self) -> str:
         """host:port for clients that do not take the kafka:// URL."""
         return self.broker.removeprefix("kafka://")
+
+    @staticmethod
+    def documented() -> list[tuple[str, str, str]]:
+        """(variable, default as shown, meaning) of every setting."""
+        return [
+            (variable(f.name), "" if f.default is None else str(f.default), f.metadata["doc"]) for f in fields(Settings)
+        ]
 
     def describe(self, env: Mapping[str, str]) -> list[tuple[str, str, str]]:
         """(variable, value as shown, where it came from) for every setting, secrets masked."""

@@ -30,6 +30,7 @@ from tests.unit.test_operations import parse_logfmt
 REDIS_SECRET = "s3cret-redis-Pa55"
 KAFKA_SECRET = "s3cret-kafka-Pa55"  # given, unused on a PLAINTEXT broker: shown nowhere all the same
 USER = "tierstream-writer"
+WORKER_COMMANDS = ("hset", "hmget", "sadd", "srem", "scard", "xadd", "publish", "eval", "evalsha", "script", "ping")
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -66,11 +67,18 @@ def test_a_worker_behind_tls_and_an_acl_user_serves_readiness_and_metrics_and_sh
     bootstrap, _ = broker
     valkey = devstack.start_valkey(tmp_path / "valkey")
     admin = redis.Redis(port=valkey.port)
+    # the worker's user may run what README's "Redis security" lists, on its prefix only
     admin.acl_setuser(
-        USER, enabled=True, passwords=[f"+{REDIS_SECRET}"], keys=["*"], channels=["*"], commands=["+@all"]
+        USER,
+        enabled=True,
+        passwords=[f"+{REDIS_SECRET}"],
+        keys=[f"{names['redis']}*"],
+        channels=[f"{names['redis']}*"],
+        commands=[f"+{c}" for c in WORKER_COMMANDS],
     )
+    admin.acl_setuser("checker", enabled=True, passwords=["+checker"], keys=["*"], channels=["*"], commands=["+@all"])
     admin.acl_setuser("default", enabled=False)  # the worker gets in as its ACL user, or not at all
-    direct = f"redis://{USER}:{REDIS_SECRET}@127.0.0.1:{valkey.port}/0"
+    direct = f"redis://checker:checker@127.0.0.1:{valkey.port}/0"
     ca = trustme.CA()
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))

@@ -366,7 +366,7 @@ def test_two_workers_work_off_a_backlog_of_ten_thousand_customers(
     processing, and waited forever for the un-acked eod of a waiting close).
 
     Each customer's balances and transactions interleave in the order the workers read
-    them, not the engine's, so tier decisions may differ (SPEC section 8: a corporate
+    them, not the engine's, so tier decisions may differ (contract §8: a corporate
     customer's balance read before its first profile is judged as retail until the profile
     comes). What may not differ: every day closes, the same events are late, every
     customer's metrics and as-of day end where the engine's do, and no output is lost (a

@@ -1,4 +1,4 @@
-"""RM alerts and risk signals (SPEC section 6), worked out by hand."""
+"""RM alerts and risk signals (contract §6), worked out by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The business-day clock, late events, duplicates and dead letters (SPEC sections 4, 6, 7)."""
+"""The business-day clock, late events, duplicates and dead letters (contract §4, §6, §7)."""
 
 from __future__ import annotations
 

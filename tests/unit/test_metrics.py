@@ -1,4 +1,4 @@
-"""Metrics of SPEC section 4, worked out by hand."""
+"""Metrics of contract §4, worked out by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Input validation (SPEC sections 3 and 7): every dead-letter reason and its order."""
+"""Input validation (contract §3 and §7): every dead-letter reason and its order."""
 
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def test_field_rules(value: dict[str, object], expected: str) -> None:
 
 
 def test_schema_is_checked_before_currency() -> None:
-    # both wrong: the schema error wins (reasons are checked in the SPEC's order)
+    # both wrong: the schema error wins (reasons are checked in the contract's order)
     assert reason(topics.BALANCES, with_(BALANCE, currency="JPY", balance="x")) == "schema"
 
 

@@ -1,4 +1,4 @@
-"""Properties of the core (SPEC section 8) checked over generated streams."""
+"""Properties of the core (contract §8) checked over generated streams."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rules file validation (SPEC section 5): refusals name the field."""
+"""Rules file validation (contract §5): refusals name the field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tier decisions (SPEC section 6), each expectation worked out by hand in a comment."""
+"""Tier decisions (contract §6), each expectation worked out by hand in a comment."""
 
 from __future__ import annotations
 
