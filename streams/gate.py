@@ -227,6 +227,20 @@ class Ahead:
         return self.limit is not None and len(self.stamps) >= self.bound
 
 
+def gap_at(expected: int | None, offsets: list[int]) -> int | None:
+    """Where a fetch of a routed partition skips an offset: the index of the first offset
+    past ``expected`` (the one after the last read), or None if they follow on. The routed
+    topic is ours — no transactions, no compaction — so an offset is skipped only when the
+    broker made a later batch visible before an earlier one: Tansu does, when two workers
+    write one partition at once, and aiokafka then moves on past the earlier batch
+    (measured: 1 to 8 of 12,000 records read live were skipped; all there when read again)."""
+    for i, offset in enumerate(offsets):
+        if expected is not None and offset > expected:
+            return i
+        expected = offset + 1
+    return None
+
+
 def committable(acked: list[int], base: int | None) -> int | None:
     """The routed offset a worker may commit: the end of the run of acknowledged offsets
     that starts exactly at ``base`` (the committed offset, or the first offset read since

@@ -40,7 +40,7 @@ from scoring.parsing import parse
 from scoring.rules import Rules
 from streams import changelog
 from streams.frames import Routed, Watermarks, decode, encode
-from streams.gate import Ahead, FramePolicy, committable, pause_limit
+from streams.gate import Ahead, FramePolicy, committable, gap_at, pause_limit
 from streams.kafka_config import (
     changelog_topic,
     consumer_options,
@@ -73,6 +73,9 @@ WATERMARK_HEARTBEAT = 2.0  # seconds between frames of a worker that sees no eod
 COMMIT_INTERVAL = 1.0  # seconds between offset commits (each waits for the producer)
 MAX_RECORDS = 2_000  # records per batch: a batch is what arrived, cut at this size
 POLL_MS = 50  # how long an idle worker waits for records before it looks around
+# seconds a routed partition may show the same skipped offset before it is taken as a hole
+# (``_followed_on``); on Apache Kafka none ever shows, on Tansu it is filled within a fetch or two
+GAP_PATIENCE = 30.0
 # seconds an eod copy routed here is remembered at most until this worker's scorer reads it
 # back (one that holds no routed partition never does); under load the round trip took > 2 s
 EOD_ROUND_TRIP = 30.0
@@ -100,9 +103,11 @@ class _RoutedOffsets:
     def __init__(self) -> None:
         self.base: dict[int, int] = {}  # per routed partition: first offset not committed
         self.acked: dict[int, list[int]] = {}
+        self.next: dict[int, int] = {}  # per routed partition: the offset after the last read
 
     def read(self, q: int, offset: int) -> None:
         self.base.setdefault(q, offset)  # the first record read since the partition was assigned
+        self.next[q] = offset + 1
 
     def ack(self, token: tuple[int, int]) -> None:
         q, offset = token
@@ -124,6 +129,7 @@ class _RoutedOffsets:
     def forget(self, q: int) -> None:
         self.base.pop(q, None)
         self.acked.pop(q, None)
+        self.next.pop(q, None)
 
 
 class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -190,6 +196,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         self._unrouted: list[Any] = []  # customer records fetched before this worker's eods were read
         self._unrouted_since: float | None = None  # when records started waiting for eods
         self._unrouted_warned = 0.0  # when that was last logged
+        self._gaps: dict[int, tuple[int, float]] = {}  # routed partition -> (skipped offset, since when)
         self.paused: set[TopicPartition] = set()  # input partitions read ahead of a waiting close
         # (when routed, day, eod partition, Kafka timestamp) of the eod copies routed here and
         # not read back by this worker's scorer yet (``_pause_limit``)
@@ -252,12 +259,35 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         for tp, messages in mine.items():
             if tp.topic == self.routed:
                 q = tp.partition
-                for m in messages:
+                for m in self._followed_on(tp, messages):
                     self.offsets.read(q, m.offset)
                     await self.scorer.on_frame(q, decode(m.value), (q, m.offset), m.offset)
                 scored = True
         if scored:  # Redis applies this batch's writes while the next batch is fetched
             await self.scorer.checkpoint_behind()
+
+    def _followed_on(self, tp: TopicPartition, messages: list[Any]) -> list[Any]:
+        """The fetched records of routed partition ``tp`` up to the first skipped offset
+        (``gate.gap_at``); from there it is read again (seek back), as long as the gap lasts
+        no longer than ``GAP_PATIENCE`` — a hole that stays is taken as one, with a warning."""
+        q = tp.partition
+        expected = self.offsets.next.get(q)
+        cut = gap_at(expected, [m.offset for m in messages])
+        if cut is None or expected is None:
+            self._gaps.pop(q, None)
+            return messages
+        now = time.monotonic()
+        offset, since = self._gaps.get(q, (expected, now))
+        if offset != expected:  # another gap: its own patience
+            since = now
+        self._gaps[q] = (expected, since)
+        if now - since > GAP_PATIENCE:
+            got = messages[cut].offset
+            event(log, logging.WARNING, "routed_offsets_skipped", partition=q, expected=expected, got=got)
+            self._gaps.pop(q, None)
+            return messages
+        self.consumer.seek(tp, expected)
+        return messages[:cut]
 
     async def _breathe(self) -> None:
         """Between slices of a long close (``Scorer``): ship, and commit when due, so the
@@ -461,6 +491,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
                 if tp.topic == self.routed:
                     self.scorer.revoked(tp.partition)
                     self.offsets.forget(tp.partition)
+                    self._gaps.pop(tp.partition, None)
                     self._revoked.add(tp.partition)
                 elif tp.topic in self.inputs:
                     self.router.next_offset.pop(source_of(tp.topic, tp.partition), None)
@@ -476,6 +507,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             for tp in self.assigned:
                 if tp.topic in self.inputs:  # where routing starts: committed, or the reset offset
                     self.router.next_offset[source_of(tp.topic, tp.partition)] = await self.consumer.position(tp)
+                elif tp.topic == self.routed:  # where reading starts: a skip of the first batch shows too
+                    self.offsets.next[tp.partition] = await self.consumer.position(tp)
             routed = {tp.partition for tp in self.assigned if tp.topic == self.routed}
             # kept: held until this rebalance, so nobody else wrote its changelog since
             kept = routed & self._owned & self._revoked

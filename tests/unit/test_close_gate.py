@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.gate import Ack, Ahead, Apply, Close, CloseGate, FramePolicy, Keep, committable, pause_limit
+from streams.gate import Ack, Ahead, Apply, Close, CloseGate, FramePolicy, Keep, committable, gap_at, pause_limit
 
 SOURCES = frozenset({"balances:0", "balances:1", "eod:0"})
 D1, D2 = 20_000, 20_001  # day ordinals
@@ -238,3 +238,13 @@ def test_a_bound_of_zero_takes_a_backlog_a_day_at_a_time() -> None:
     ahead.moved(100)
     assert ahead.full()  # pause partitions read up to the limit at once
     assert not ahead.routed(99) and ahead.routed(100)  # the first record at the limit stops its partition
+
+
+def test_a_fetch_that_skips_routed_offsets_is_cut_where_the_skip_starts() -> None:
+    # Tansu made a later batch visible before an earlier one: 12, 13 were read, 14 and 15
+    # were not there yet, 16 and 17 were; the worker reads again from 14
+    assert gap_at(14, [16, 17]) == 0
+    assert gap_at(12, [12, 13, 16, 17]) == 2
+    assert gap_at(12, [12, 13, 14]) is None
+    assert gap_at(None, [7, 8, 9]) is None  # nothing read yet: anything starts the run
+    assert gap_at(None, [7, 9]) == 1
