@@ -26,6 +26,7 @@ from devkit.synthetic import BankConfig, Record, SyntheticBank
 from schemas import topics
 from scoring.engine import Engine
 from scoring.outputs import Source
+from scoring.parsing import customer_of
 from scoring.projection import customer_view
 from streams.rules_file import load_rules
 from tests.integration.conftest import WorkerProcess
@@ -47,6 +48,20 @@ def days_of(records: Iterator[Record]) -> Iterator[tuple[list[list[Record]], Rec
             batch[r.topic.name].append(r)
     if batch:
         yield [batch[t.name] for t in PHASES], None
+
+
+def order_fixed(phases: list[list[Record]]) -> list[list[Record]]:
+    """A day's phases to be sent without waiting for the workers in between, trimmed so that
+    each customer's records come from one topic only (the first it has records in). A
+    worker takes a customer's records from different topics in the order it reads them
+    (contract §8); read as a backlog, a balance and a transaction of the same day may come
+    in either order, and what depends on it (a risk signal's 30-day average) is then not
+    the core's. Records naming no customer stay: they are dead letters wherever read."""
+    first: dict[str, int] = {}
+    return [
+        [r for r in phase if (cid := customer_of(r.value)) is None or first.setdefault(cid, i) == i]
+        for i, phase in enumerate(phases)
+    ]
 
 
 class Feeder:
