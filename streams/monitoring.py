@@ -128,7 +128,7 @@ class RuntimeCollector(Collector):
         yield GaugeMetricFamily(
             "tierstream_waiting_closes",
             "Day closes waiting for the input watermarks.",
-            sum(len(p.gate.waiting) for p in scorer.partitions.values()),
+            scorer.pending_closes(),
         )
         yield GaugeMetricFamily("tierstream_routed_partitions", "Routed partitions this worker owns.", len(rt.owned()))
         tiers = GaugeMetricFamily(

@@ -450,6 +450,10 @@ class Scorer:
     def held(self) -> int:
         return sum(len(p.gate.held) for p in self.partitions.values())
 
+    def pending_closes(self) -> int:
+        """Day closes waiting for the input watermarks, over this worker's partitions."""
+        return sum(len(p.gate.waiting) for p in self.partitions.values())
+
     def eod_copies(self) -> dict[int, dict[int, int]]:
         """The eod copies seen of every day whose close waits here: day -> eod partition ->
         the copy's timestamp (ms). Input records stamped after them would be held (the

@@ -64,7 +64,7 @@ async def counters(runtime: Runtime) -> web.Response:
     body["held_peak"] = runtime.held_peak
     body["paused"] = sorted(f"{tp.topic}:{tp.partition}" for tp in runtime.paused)
     body["routed_partitions"] = runtime.routed_partitions()
-    body["pending_closes"] = sum(len(p.gate.waiting) for p in scorer.partitions.values())
+    body["pending_closes"] = scorer.pending_closes()
     body["closes_waiting"] = scorer.closes_waiting()
     body["close_seconds"] = round(scorer.close_seconds, 3)
     body["records_after_their_close"] = scorer.after_their_close
