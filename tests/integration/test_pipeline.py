@@ -390,16 +390,19 @@ def test_two_workers_work_off_a_backlog_of_ten_thousand_customers(
     partitions = 4
     config = BankConfig(customers=10_000, days=3, seed=21, duplicate_rate=0.01, invalid_rate=0.001)
     feeder = produce_backlog(bootstrap, names["topics"], partitions, config)
-    # stamped 90 s ahead, the last day's close waits that long: the first worker is sure to
-    # have a close waiting when the second joins (it routes the backlog before it scores much)
+    # stamped 45 s ahead, the last day's close waits that long: the first worker is sure to
+    # have a close waiting when the second joins (it routes the eods before it scores much,
+    # and a join takes 6-14 s on the development broker)
     last = Record(topics.EOD, None, b'{"event_id":"eod-2026-10-04","business_date":"2026-10-04"}')
-    feeder.send([last], eod=True, timestamp_ms=int(time.time() * 1000) + 90_000)
+    feeder.send([last], eod=True, timestamp_ms=int(time.time() * 1000) + 45_000)
     workers = [start_worker(partitions)]
     deadline = time.monotonic() + 180
     while not ((c := workers[0].counters()) and c["pending_closes"]):
         assert time.monotonic() < deadline, c
         time.sleep(0.05)
     workers.append(start_worker(partitions))
+    wait_for_assignment(workers, partitions)
+    assert any((w.counters() or {}).get("pending_closes") for w in workers)  # it joined while a close waits
     feeder.workers = workers
     feeder.drain(timeout=600)
     engine = feeder.engine
