@@ -291,7 +291,9 @@ def test_the_broker_away_for_a_while_loses_nothing(
     only: the development broker keeps its topics in memory and loses them all). A worker
     whose batch the broker refused meanwhile stops (exit 75) and, as its supervisor would,
     the test starts it again."""
-    bootstrap, _ = broker
+    bootstrap, flavor = broker
+    if how == "restarted" and flavor == "tansu":
+        pytest.skip("Tansu keeps its topics in memory: a restart loses every topic, offset and changelog")
     partitions, away_for = 4, 15.0
     worker = start_worker(partitions)
     wait_for_assignment([worker], partitions)
