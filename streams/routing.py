@@ -83,34 +83,18 @@ class Router:
         return now - self.last_seen.get(source, 0.0) > IDLE_AFTER_MS / 1000
 
     def watermarks(
-        self, sources: list[str], now: float, read_to_end: Callable[[str, int | None], int | None]
+        self, sources: list[str], now: float, caught_up: Callable[[str, int | None], bool]
     ) -> dict[str, int]:
-        """The watermark of each input partition in ``sources``. A partition quiet for a
-        while and read to the end it had at some time (``read_to_end(source, next offset)``:
-        that time, ms, or None — see ``read_to_end_at``) is idle: whatever comes next is
-        stamped after that time minus the while. Not after ``now`` minus the while: when
-        the loop stalled, the end last seen is old, and records came in since."""
+        """The watermark of each input partition in ``sources``. A partition read to its end
+        (``caught_up(source, next offset)``: the end as of ``now`` or later) and quiet for a
+        while is idle: whatever comes next is stamped after now minus that while."""
         marks: dict[str, int] = {}
-        now_ms = int(now * 1000)
         for source in sources:
             mark = self.last_ts.get(source, 0)
-            if self.quiet(source, now):
-                seen = read_to_end(source, self.next_offset.get(source))
-                if seen is not None:
-                    mark = max(mark, min(seen, now_ms) - IDLE_AFTER_MS)
+            if self.quiet(source, now) and caught_up(source, self.next_offset.get(source)):
+                mark = max(mark, int(now * 1000) - IDLE_AFTER_MS)
             marks[source] = mark
         return marks
-
-
-def read_to_end_at(read: int | None, highwater: int | None, fetched_at: int | None) -> int | None:
-    """When an input partition was last seen read to its end: the time of its last fetch
-    (``fetched_at``, ms) if every record below that fetch's ``highwater`` has been routed
-    (``read``: the next offset to route), else None. Only a fetch tells: a broker's end
-    offset can be short (Tansu reports the last batch's base offset + 1), and asking for
-    it says nothing about the records fetched and not routed yet."""
-    if read is None or highwater is None or fetched_at is None or read < highwater:
-        return None
-    return fetched_at
 
 
 @lru_cache(maxsize=4096)

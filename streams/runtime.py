@@ -58,7 +58,6 @@ from streams.routing import (
     ToEveryPartition,
     partition_of,
     partition_of_key,
-    read_to_end_at,
     source_of,
 )
 from streams.scorer import Scorer
@@ -397,9 +396,8 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         try:
             ends = await self.consumer.end_offsets(eods)
             for tp in eods:
-                end = max(ends[tp], self._fetched(tp)[0] or 0)  # a short end offset (Tansu's) or a fresher fetch
-                if end > 0 and await self.consumer.position(tp) < end:
-                    self._warn_unrouted(tp, end)
+                if ends[tp] > 0 and await self.consumer.position(tp) < ends[tp]:
+                    self._warn_unrouted(tp, ends[tp])
                     return False
         except KafkaError as e:  # a rebalance under way: route them next time
             event(log, logging.INFO, "eod_end_offsets_failed", error=repr(e))
@@ -545,30 +543,50 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
         while True:
             await asyncio.sleep(WATERMARK_INTERVAL)
             self.scorer.warn_slow_closes(self.settings.close_wait_warning)
-            self._send_watermarks()
+            await self._send_watermarks()
 
-    def _send_watermarks(self) -> None:
+    async def _send_watermarks(self) -> None:
         assignment = self.assigned
         # a worker holding a routed partition reads every eod (each is copied to all of them)
         sees_eods = any(tp.topic in (self.routed, self.eod_topic) for tp in assignment)
         inputs = {source_of(tp.topic, tp.partition): tp for tp in assignment if tp.topic in self.inputs}
         now = self.now()
-        marks = self.router.watermarks(
-            sorted(inputs), now, lambda source, read: read_to_end_at(read, *self._fetched(inputs[source]))
-        )
+        ends = await self._ends_now([tp for source, tp in inputs.items() if self.router.quiet(source, now)])
+        if self.assigned is not assignment:  # a rebalance meanwhile: next time
+            return
+        marks = self.router.watermarks(sorted(inputs), now, lambda s, read: self._caught_up(inputs[s], read, ends))
         if self.frames.due(marks, now, sees_eods):
             payload = encode(Watermarks(marks))
             for q in range(self.n):
                 self.sender.append(self.routed, q, None, payload)
 
-    def _fetched(self, tp: TopicPartition) -> tuple[int | None, int | None]:
-        """The partition's end as of its last fetch, and when that fetch came back (ms);
-        None before one, or once not assigned. The consumer fetches in the background,
-        so an idle partition's last fetch is recent even while the loop is stalled."""
+    async def _ends_now(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The partitions' end offsets, asked for now: every record appended before the call
+        lies below them. (The highwater of the last fetch may be from long ago: after the
+        process stalled — a pause, a swap storm, SIGSTOP — records stamped meanwhile are in
+        the partition but not behind it.) Empty if the broker could not say."""
+        if not partitions:
+            return {}
         try:
-            return self.consumer.highwater(tp), self.consumer.last_poll_timestamp(tp)
-        except (AssertionError, AttributeError):  # not assigned (aiokafka asserts; without asserts: no state)
-            return None, None
+            ends: dict[TopicPartition, int] = await self.consumer.end_offsets(partitions)
+        except KafkaError as e:  # a rebalance or a broker away: no partition is idle this time
+            event(log, logging.INFO, "end_offsets_failed", error=repr(e))
+            return {}
+        return ends
+
+    def _caught_up(self, tp: TopicPartition, read: int | None, ends: dict[TopicPartition, int]) -> bool:
+        """Every record of ``tp`` appended before the ends were asked for has been routed: the
+        next offset to route is at the end reported then, and at the last fetch's highwater."""
+        high, end = self._highwater(tp), ends.get(tp)
+        return high is not None and end is not None and read is not None and read >= max(high, end)
+
+    def _highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end as of its last fetch; None before one, or once not assigned."""
+        try:
+            high: int | None = self.consumer.highwater(tp)
+        except Exception:  # aiokafka asserts the partition is assigned
+            return None
+        return high
 
     # --- what the pages show ------------------------------------------------------------
 
@@ -578,7 +596,7 @@ class Runtime(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is u
             if tp.topic not in self.inputs:
                 continue
             source = source_of(tp.topic, tp.partition)
-            high, _ = self._fetched(tp)
+            high = self._highwater(tp)
             if high is not None:
                 lag[source] = max(0, high - self.router.next_offset.get(source, high))
         return lag

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas import topics
 from streams.frames import Routed
-from streams.routing import IDLE_AFTER_MS, NoCustomer, Router, ToCustomer, ToEveryPartition, read_to_end_at
+from streams.routing import IDLE_AFTER_MS, NoCustomer, Router, ToCustomer, ToEveryPartition
 
 INPUTS = {t.full_name("p-"): t for t in topics.INPUTS}
 
@@ -40,27 +40,9 @@ def test_a_watermark_is_the_latest_timestamp_forwarded_until_the_partition_is_id
     router.forwarded(record("p-balances", b"{}", offset=4, ts=5000), now=100.0)
     router.forwarded(record("p-balances", b"{}", offset=5, ts=4000), now=100.1)  # timestamps may go back
     assert router.next_offset["p-balances:0"] == 6
-    fetched_now = lambda s, pos: 200_000  # noqa: E731  # read to its end as of the last fetch, just now
-    busy = router.watermarks(["p-balances:0", "p-eod:0"], now=100.2, read_to_end=fetched_now)
+    busy = router.watermarks(["p-balances:0", "p-eod:0"], now=100.2, caught_up=lambda s, pos: True)
     assert busy == {"p-balances:0": 5000, "p-eod:0": int(100.2 * 1000) - IDLE_AFTER_MS}  # eod:0 never read: idle
-    behind = router.watermarks(["p-balances:0"], now=200.0, read_to_end=lambda s, pos: None)
+    behind = router.watermarks(["p-balances:0"], now=200.0, caught_up=lambda s, pos: False)
     assert behind == {"p-balances:0": 5000}  # quiet, but not read to its end: no promise about what comes
-    idle = router.watermarks(["p-balances:0"], now=200.0, read_to_end=lambda s, pos: 200_000 if pos == 6 else None)
+    idle = router.watermarks(["p-balances:0"], now=200.0, caught_up=lambda s, pos: pos == 6)
     assert idle == {"p-balances:0": 200_000 - IDLE_AFTER_MS}
-
-
-def test_an_idle_partition_is_promised_only_up_to_its_last_fetch() -> None:
-    """The loop stalled 10 s (a Redis outage blocked it): the partition's end was last seen
-    then, and records stamped since may be in it unread — a mark of now would let a close
-    go ahead of them."""
-    router = Router(INPUTS)
-    router.forwarded(record("p-balances", b"{}", offset=5, ts=4000), now=100.0)
-    stalled = router.watermarks(["p-balances:0"], now=200.0, read_to_end=lambda s, pos: 190_000)
-    assert stalled == {"p-balances:0": 190_000 - IDLE_AFTER_MS}
-
-
-def test_a_partition_is_read_to_its_end_when_its_last_fetch_says_so() -> None:
-    assert read_to_end_at(read=6, highwater=6, fetched_at=1234) == 1234
-    assert read_to_end_at(read=6, highwater=9, fetched_at=1234) is None  # fetched, not all routed yet
-    assert read_to_end_at(read=6, highwater=None, fetched_at=None) is None  # never fetched
-    assert read_to_end_at(read=None, highwater=0, fetched_at=1234) is None  # no position yet
